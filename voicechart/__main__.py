@@ -1,0 +1,3 @@
+from voicechart.cli import main
+
+main()

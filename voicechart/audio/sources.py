@@ -1,0 +1,74 @@
+"""Audio sources: everything becomes 16 kHz mono 16-bit PCM, delivered in chunks with its audio time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from voicechart.errors import AudioError
+
+SAMPLE_RATE = 16_000
+BYTES_PER_SAMPLE = 2
+
+
+def decode_file(path: Path) -> np.ndarray:
+    """Any common audio file → 16 kHz mono int16. Raises AudioError with a readable reason."""
+    if not path.is_file():
+        raise AudioError(f"no audio file at {path}")
+    try:
+        from faster_whisper.audio import decode_audio
+
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except Exception as exc:  # PyAV raises many error types for corrupt or non-audio files
+        raise AudioError(f"cannot decode {path.name}: {type(exc).__name__}: {exc}") from exc
+    if audio.size == 0:
+        raise AudioError(f"{path.name} holds no audio")
+    return float_to_pcm16(np.asarray(audio, dtype=np.float32))
+
+
+def float_to_pcm16(audio: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+    return out
+
+
+def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
+    return pcm.astype(np.float32) / 32768.0
+
+
+def array_chunks(pcm: np.ndarray, chunk_samples: int = 480) -> Iterator[np.ndarray]:
+    for start in range(0, len(pcm), chunk_samples):
+        yield pcm[start : start + chunk_samples]
+
+
+def stream_chunks(stream: BinaryIO, chunk_samples: int = 480) -> Iterator[np.ndarray]:
+    """Raw s16le 16 kHz mono from a byte stream (stdin), as a microphone delivers it."""
+    pending = b""
+    want = chunk_samples * BYTES_PER_SAMPLE
+    while True:
+        data = stream.read(want - len(pending))
+        if not data:
+            break
+        pending += data
+        if len(pending) >= want:
+            yield np.frombuffer(pending[:want], dtype="<i2").astype(np.int16)
+            pending = pending[want:]
+    usable = len(pending) - len(pending) % BYTES_PER_SAMPLE
+    if usable:
+        yield np.frombuffer(pending[:usable], dtype="<i2").astype(np.int16)
+
+
+def paced(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Deliver chunks no faster than real time (speaking speed), as a live microphone would."""
+    started = time.monotonic()
+    sent = 0
+    for chunk in chunks:
+        due = started + sent / SAMPLE_RATE
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sent += len(chunk)
+        yield chunk

@@ -1,0 +1,300 @@
+"""The command line: `voicechart demo | replay | listen | models | chart | pms init`.
+
+Settings are built once here and passed down. Errors a user can fix print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from voicechart.errors import VoicechartError
+from voicechart.settings import SAMPLES_DIR, Settings, load_settings
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Voice-to-PMS perio charting, fully local."
+)
+pms_app = typer.Typer(no_args_is_help=True, help="The practice-management system (PMS) connection.")
+app.add_typer(pms_app, name="pms")
+
+PmsOption = Annotated[
+    str | None,
+    typer.Option("--pms", "--pms-url", help="PMS URL: a sandbox database URL; default the embedded sandbox."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per utterance on stdout.")]
+DEMO_SAMPLE = "a-piper-joe"
+
+
+def _settings(pms: str | None = None) -> Settings:
+    overrides: dict[str, Any] = {"pms_url": pms} if pms else {}
+    settings = load_settings(**overrides)
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _color() -> bool:
+    return sys.stdout.isatty()
+
+
+# --- pms ---------------------------------------------------------------------------------------------------
+@pms_app.command("init")
+def pms_init(
+    pms: PmsOption = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Add demo providers, operatories, patients, appointments.")
+    ] = False,
+) -> None:
+    """Create the sandbox PMS database (Open Dental's table shapes). Never run against a real Open Dental."""
+    from voicechart.pms.sandbox.schema import create_sandbox
+    from voicechart.pms.sandbox.seed import seed_demo
+    from voicechart.runner import is_api_url
+
+    settings = _settings(pms)
+    url = settings.resolved_pms_url
+    if is_api_url(url):
+        raise VoicechartError("pms init creates a sandbox database; it takes a database URL, not an API URL")
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        create_sandbox(engine)
+        typer.echo(f"Sandbox PMS ready: {_redact(url)}")
+        if demo:
+            summary = seed_demo(engine, dt.date.today())
+            verb = "added" if summary.created else "already present"
+            typer.echo(
+                f"Demo data {verb}: patients {list(summary.patients)}, "
+                f"operatories {list(summary.operatories)}"
+            )
+    finally:
+        engine.dispose()
+
+
+# --- models ------------------------------------------------------------------------------------------------
+@app.command()
+def models() -> None:
+    """Which Whisper model resolves, and from where."""
+    from voicechart.asr.models import KNOWN_MODELS
+    from voicechart.errors import ModelError
+    from voicechart.runner import resolve
+
+    settings = _settings()
+    for name in KNOWN_MODELS:
+        candidate = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": name})})
+        marker = "*" if name == settings.asr.model else " "
+        try:
+            resolved = resolve(candidate)
+        except ModelError as exc:
+            typer.echo(f"{marker} {name:8} not available: {exc}")
+        else:
+            typer.echo(f"{marker} {name:8} {resolved.source}: {resolved.path}")
+    typer.echo("(* = the configured model, asr.model / VOICECHART_ASR__MODEL)")
+
+
+# --- replay / listen ---------------------------------------------------------------------------------------
+def _run(
+    settings: Settings,
+    sources: Iterable[str],
+    *,
+    pat_num: int,
+    realtime: bool,
+    as_json: bool,
+    show_chart: bool,
+) -> int:
+    from voicechart.journal.store import Journal
+    from voicechart.render import render_chart
+    from voicechart.runner import build_pipeline, load_transcriber, open_connector, source_chunks
+
+    url = settings.resolved_pms_url
+    started = time.perf_counter()
+    transcriber = load_transcriber(settings)
+    journal = Journal(settings.journal_url)
+    connector = open_connector(url)
+    results = []
+    try:
+        for source in sources:
+            pipeline = build_pipeline(
+                settings,
+                transcriber=transcriber,
+                connector=connector,
+                journal=journal,
+                pat_num=pat_num,
+                pms_url=url,
+                realtime=realtime,
+            )
+            for result in pipeline.run(source_chunks(source, realtime=realtime)):
+                results.append(result)
+                if as_json:
+                    typer.echo(json.dumps(result.to_json()))
+                else:
+                    _echo_result(result)
+            pending = pipeline.retry_pending()
+            if pending:
+                typer.echo(
+                    f"WARNING: {pending} chart edits are not in the PMS yet; they are kept in the journal."
+                )
+            if show_chart and pipeline.exam is not None:
+                chart = connector.read_chart(pipeline.exam.exam_num)
+                title = f"Perio chart in the PMS — patient {pat_num}, exam {pipeline.exam.exam_num}"
+                typer.echo(render_chart(chart, title=title, color=_color()), err=as_json)
+    finally:
+        connector.close()
+        journal.close()
+    elapsed = time.perf_counter() - started
+    if show_chart:
+        _echo_timing(results, elapsed, transcriber.load_seconds, err=as_json)
+    return 0
+
+
+def _echo_result(result: Any) -> None:
+    mark = {"applied": "✓", "flagged": "?", "transcript_only": "·", "noise": "~"}.get(result.status, " ")
+    line = f"{mark} [{result.audio['start_s']:6.2f}s] {result.text!r:45} {result.status}"
+    if result.readback:
+        line += f" → {result.readback}"
+    if result.flags:
+        line += f"  (flag: {'; '.join(result.flags)})"
+    typer.echo(line)
+
+
+def _echo_timing(results: list[Any], elapsed: float, load_s: float, *, err: bool) -> None:
+    import statistics
+
+    per = [r.latency_ms["speech_end_to_pms"] for r in results if r.status == "applied"]
+    asr = [r.latency_ms["asr"] for r in results]
+    typer.echo("", err=err)
+    typer.echo(
+        f"{len(results)} utterances in {elapsed:.1f} s (model load {load_s:.2f} s); "
+        f"recognition median {statistics.median(asr) if asr else 0:.0f} ms; "
+        f"end of speech → PMS median {statistics.median(per) if per else 0:.0f} ms per charted utterance",
+        err=err,
+    )
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path], typer.Argument(help="Audio files (wav, flac, mp3, ogg, …).")],
+    patient: Annotated[int, typer.Option("--patient", help="PatNum of the patient being charted.")],
+    pms: PmsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay recorded dictation through the pipeline as fast as the machine allows."""
+    settings = _settings(pms)
+    _run(
+        settings,
+        [str(p) for p in paths],
+        pat_num=patient,
+        realtime=False,
+        as_json=as_json,
+        show_chart=not as_json,
+    )
+
+
+@app.command()
+def listen(
+    patient: Annotated[int, typer.Option("--patient", help="PatNum of the patient being charted.")],
+    source: Annotated[
+        str, typer.Option("--source", help="'-' = raw s16le 16 kHz mono PCM on stdin, or a file.")
+    ] = "-",
+    realtime: Annotated[bool, typer.Option("--realtime", help="Pace a file at speaking speed.")] = False,
+    pms: PmsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The live pipeline. Ends at the end of input or on "end exam"."""
+    settings = _settings(pms)
+    live = realtime or source == "-"
+    _run(settings, [source], pat_num=patient, realtime=live, as_json=as_json, show_chart=not as_json)
+
+
+@app.command()
+def chart(
+    patient: Annotated[int, typer.Option("--patient", help="PatNum.")],
+    pms: PmsOption = None,
+) -> None:
+    """Print the patient's latest perio exam as the PMS holds it."""
+    from voicechart.render import render_chart
+    from voicechart.runner import open_connector
+
+    settings = _settings(pms)
+    connector = open_connector(settings.resolved_pms_url)
+    try:
+        exam = connector.previous_exam(patient, dt.date.today() + dt.timedelta(days=1))
+        if exam is None:
+            typer.echo(f"Patient {patient} has no perio exam.")
+            return
+        title = f"Perio chart — patient {patient}, exam {exam.exam_num} of {exam.exam_date}"
+        typer.echo(render_chart(connector.read_chart(exam.exam_num), title=title, color=_color()))
+    finally:
+        connector.close()
+
+
+# --- demo --------------------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    sample: Annotated[
+        str, typer.Option("--sample", help="Sample id from samples/manifest.json.")
+    ] = DEMO_SAMPLE,
+    as_json: JsonOption = False,
+) -> None:
+    """Sandbox PMS + demo patient + a sample dictation through the real pipeline, then the chart."""
+    import sqlalchemy as sa
+
+    from voicechart.pms.sandbox.schema import create_sandbox
+    from voicechart.pms.sandbox.seed import DEMO_PATIENTS, seed_demo
+    from voicechart.sandbox_tools import clear_exam_on
+
+    settings = _settings()
+    manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+    entries = {s["id"]: s for s in manifest["samples"]}
+    if sample not in entries:
+        raise VoicechartError(f"no sample {sample!r}; choose one of {', '.join(entries)}")
+    entry = entries[sample]
+    wanted = set(entry["patient"]["missing_teeth"])
+    patient = next(p for p in DEMO_PATIENTS if set(p.missing_teeth) | set(p.hidden_teeth) == wanted)
+    url = settings.resolved_pms_url
+    engine = sa.create_engine(url)
+    try:
+        create_sandbox(engine)
+        seed_demo(engine, dt.date.today())
+        if clear_exam_on(engine, patient.pat_num, dt.date.today()):
+            typer.echo(
+                f"(cleared today's earlier demo exam of patient {patient.pat_num} in the sandbox)",
+                err=as_json,
+            )
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"Sandbox PMS: {_redact(url)}\nPatient {patient.pat_num} ({patient.first_name} {patient.last_name}), "
+        f"missing teeth {sorted(wanted) or 'none'}; dictation: samples/{entry['audio']} ({entry['voice']})\n",
+        err=as_json,
+    )
+    _run(
+        settings,
+        [str(SAMPLES_DIR / entry["audio"])],
+        pat_num=patient.pat_num,
+        realtime=False,
+        as_json=as_json,
+        show_chart=True,
+    )
+
+
+def _redact(url: str) -> str:
+    from voicechart.journal.store import redact_url
+
+    return redact_url(url)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except VoicechartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc

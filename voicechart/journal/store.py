@@ -1,0 +1,220 @@
+"""The journal API: sessions, utterances, commands, chart edits and audit events, each in its own commit."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine.url import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from voicechart.dictation.commands import Command
+from voicechart.exam.edits import ChartEdit
+from voicechart.journal.tables import (
+    AuditRow,
+    ChartEditRow,
+    CommandRow,
+    ExamSessionRow,
+    UtteranceRow,
+    utcnow,
+)
+from voicechart.pms.records import MeasureRow
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the journal's schema to the newest migration."""
+    cfg = alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        alembic_command.upgrade(cfg, "head")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def redact_url(url: str) -> str:
+    """A database or API URL without its password, safe to store and to log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+def _row_json(row: MeasureRow | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
+
+
+def _command_json(cmd: Command) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cmd):
+        if f.name == "span":
+            continue
+        value = getattr(cmd, f.name)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = [v.value if isinstance(v, Enum) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+class Journal:
+    """voicechart's own durable record. Every write commits before it returns."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    def start_session(self, *, pms_url: str, pat_num: int, model: str, operatory: int | None = None) -> int:
+        with self._session() as s, s.begin():
+            row = ExamSessionRow(
+                pms_url=redact_url(pms_url), pat_num=pat_num, model=model, operatory=operatory
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def set_exam(self, session_id: int, exam_num: int) -> None:
+        with self._session() as s, s.begin():
+            row = s.get_one(ExamSessionRow, session_id)
+            row.exam_num = exam_num
+
+    def end_session(self, session_id: int) -> None:
+        with self._session() as s, s.begin():
+            s.get_one(ExamSessionRow, session_id).ended_at = utcnow()
+
+    def record_utterance(
+        self,
+        *,
+        session_id: int,
+        seq: int,
+        clip_path: Path,
+        audio_start_s: float,
+        audio_end_s: float,
+        text: str,
+        avg_logprob: float,
+        no_speech_prob: float,
+        status: str,
+        flag_reason: str,
+        readback: str,
+        timings: dict[str, float],
+        commands: tuple[Command, ...],
+        edits: tuple[ChartEdit, ...],
+        exam_num: int | None,
+    ) -> tuple[int, list[int]]:
+        """Write an utterance with its commands and edits in one transaction; returns their ids."""
+        with self._session() as s, s.begin():
+            utt = UtteranceRow(
+                session_id=session_id,
+                seq=seq,
+                clip_path=str(clip_path),
+                audio_start_s=audio_start_s,
+                audio_end_s=audio_end_s,
+                text=text,
+                avg_logprob=avg_logprob,
+                no_speech_prob=no_speech_prob,
+                status=status,
+                flag_reason=flag_reason,
+                readback=readback,
+                timings=timings,
+            )
+            s.add(utt)
+            s.flush()
+            for i, cmd in enumerate(commands):
+                s.add(
+                    CommandRow(
+                        utterance_id=utt.id,
+                        idx=i,
+                        kind=type(cmd).__name__,
+                        payload=_command_json(cmd),
+                        word_start=cmd.span.start,
+                        word_end=cmd.span.end,
+                    )
+                )
+            edit_rows = [
+                ChartEditRow(
+                    session_id=session_id,
+                    utterance_id=utt.id,
+                    exam_num=exam_num or 0,
+                    sequence_type=int(e.sequence_type),
+                    tooth=e.tooth,
+                    before=_row_json(e.before),
+                    after=_row_json(e.after) or {},
+                    flagged=e.flagged,
+                )
+                for e in edits
+            ]
+            s.add_all(edit_rows)
+            s.flush()
+            return utt.id, [r.id for r in edit_rows]
+
+    def mark_edit(self, edit_id: int, *, committed: bool, error: str = "") -> None:
+        with self._session() as s, s.begin():
+            row = s.get_one(ChartEditRow, edit_id)
+            row.attempts += 1
+            row.pms_status = "committed" if committed else "failed"
+            row.pms_error = error
+            row.pms_committed_at = utcnow() if committed else None
+
+    def pending_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
+        """Edits not yet in the PMS, oldest first (the outbox)."""
+        with self._session() as s:
+            query = (
+                select(ChartEditRow).where(ChartEditRow.pms_status != "committed").order_by(ChartEditRow.id)
+            )
+            if session_id is not None:
+                query = query.where(ChartEditRow.session_id == session_id)
+            return list(s.scalars(query))
+
+    def utterances(self, session_id: int) -> list[UtteranceRow]:
+        with self._session() as s:
+            query = (
+                select(UtteranceRow).where(UtteranceRow.session_id == session_id).order_by(UtteranceRow.seq)
+            )
+            return list(s.scalars(query))
+
+    def audit(self, *, actor: str, action: str, object_type: str, object_id: str, detail: str = "") -> None:
+        with self._session() as s, s.begin():
+            s.add(
+                AuditRow(
+                    actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail
+                )
+            )
+
+    def audit_events(self, since: dt.datetime | None = None) -> list[AuditRow]:
+        with self._session() as s:
+            query = select(AuditRow).order_by(AuditRow.id)
+            if since is not None:
+                query = query.where(AuditRow.at >= since)
+            return list(s.scalars(query))

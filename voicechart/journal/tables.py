@@ -1,0 +1,96 @@
+"""voicechart's own store: every utterance, command and chart edit, written before the PMS is touched."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ExamSessionRow(Base):
+    """One dictation session: a patient's exam in one PMS."""
+
+    __tablename__ = "exam_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pms_url: Mapped[str] = mapped_column(String(500))  # never holds credentials (see Journal.start_session)
+    pat_num: Mapped[int] = mapped_column(Integer)
+    exam_num: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    operatory: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UtteranceRow(Base):
+    __tablename__ = "utterance"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    clip_path: Mapped[str] = mapped_column(String(500))
+    audio_start_s: Mapped[float] = mapped_column(Float)
+    audio_end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text, default="")
+    avg_logprob: Mapped[float] = mapped_column(Float, default=0.0)
+    no_speech_prob: Mapped[float] = mapped_column(Float, default=0.0)
+    # applied | flagged | transcript_only | noise
+    status: Mapped[str] = mapped_column(String(20))
+    flag_reason: Mapped[str] = mapped_column(Text, default="")
+    readback: Mapped[str] = mapped_column(Text, default="")
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CommandRow(Base):
+    __tablename__ = "command"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    utterance_id: Mapped[int] = mapped_column(ForeignKey("utterance.id"), index=True)
+    idx: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    word_start: Mapped[int] = mapped_column(Integer)
+    word_end: Mapped[int] = mapped_column(Integer)
+
+
+class ChartEditRow(Base):
+    """A chart edit and its way to the PMS (this table is also the outbox)."""
+
+    __tablename__ = "chart_edit"
+    __table_args__ = (Index("ix_chart_edit_pms_status", "pms_status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    utterance_id: Mapped[int | None] = mapped_column(ForeignKey("utterance.id"), nullable=True)
+    exam_num: Mapped[int] = mapped_column(Integer)
+    sequence_type: Mapped[int] = mapped_column(Integer)
+    tooth: Mapped[int] = mapped_column(Integer)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    flagged: Mapped[str] = mapped_column(Text, default="")
+    # pending | committed | failed
+    pms_status: Mapped[str] = mapped_column(String(20), default="pending")
+    pms_error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pms_committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditRow(Base):
+    """Who did what to which record: PMS writes, transcript views, corrections."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(Text, default="")

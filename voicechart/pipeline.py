@@ -1,0 +1,306 @@
+"""One operatory's pipeline: audio → segmenter → transcriber → interpreter → exam session → journal → PMS.
+
+Capture and segmentation run in their own thread so a slow recognizer never stalls the audio; utterances
+are processed in order on the caller's thread. Every utterance is journaled (with its audio clip) before
+anything is written to the PMS; an edit the PMS did not take stays pending in the journal's outbox.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicechart.asr.transcriber import Transcriber, Transcript
+from voicechart.audio.segmenter import Segmenter, Utterance
+from voicechart.audio.sources import pcm16_to_float
+from voicechart.clips import write_clip
+from voicechart.dictation.commands import Command, Depths, Flag, Interpretation, Skip, StartExam
+from voicechart.dictation.interpreter import interpret
+from voicechart.errors import PmsError
+from voicechart.exam.path import PathOrder
+from voicechart.exam.session import ExamSession, Outcome
+from voicechart.guards import judge
+from voicechart.journal.store import Journal, _command_json
+from voicechart.pms.connector import PmsConnector
+from voicechart.pms.records import ExamRecord
+
+log = logging.getLogger("voicechart.pipeline")
+CHARTING = (Depths, Flag, Skip, StartExam)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    min_avg_logprob: float
+    max_no_speech_prob: float
+    path_order: PathOrder = "maxillary_first"
+    realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
+
+
+@dataclass(slots=True)
+class UtteranceResult:
+    seq: int
+    text: str
+    confidence: float
+    status: str  # applied | flagged | transcript_only | noise
+    commands: list[dict[str, Any]]
+    edits: list[dict[str, Any]]
+    flags: list[str]
+    readback: str
+    audio: dict[str, float]
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    pms_pending: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "text": self.text,
+            "confidence": round(self.confidence, 3),
+            "status": self.status,
+            "commands": self.commands,
+            "edits": self.edits,
+            "flags": self.flags,
+            "readback": self.readback,
+            "audio": self.audio,
+            "latency_ms": self.latency_ms,
+            "pms_pending": self.pms_pending,
+        }
+
+
+@dataclass(slots=True)
+class _Segmented:
+    utterance: Utterance
+    closed_wall: float
+
+
+_END = object()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        segmenter: Segmenter,
+        transcriber: Transcriber,
+        connector: PmsConnector,
+        journal: Journal,
+        clips_dir: Path,
+        pat_num: int,
+        pms_url: str,
+        model_name: str,
+        options: PipelineOptions,
+        operatory: int | None = None,
+        today: dt.date | None = None,
+    ) -> None:
+        self.segmenter = segmenter
+        self.transcriber = transcriber
+        self.connector = connector
+        self.journal = journal
+        self.options = options
+        self.pat_num = pat_num
+        self.today = today or dt.date.today()
+        self.session_id = journal.start_session(
+            pms_url=pms_url, pat_num=pat_num, model=model_name, operatory=operatory
+        )
+        self.clips_dir = clips_dir / f"session-{self.session_id}"
+        self.exam: ExamRecord | None = None
+        self.session: ExamSession | None = None
+        self._seq = 0
+        self._stream_start_wall = 0.0
+
+    # --- the loop ------------------------------------------------------------------------------------------
+    def run(self, chunks: Iterable[np.ndarray]) -> Iterator[UtteranceResult]:
+        """Process a whole source; yields one result per utterance. Ends at end of input or "end exam"."""
+        segments: queue.Queue[object] = queue.Queue()
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def capture() -> None:
+            try:
+                first = True
+                for utt in self.segmenter.segment(self._until(chunks, stop)):
+                    if first:
+                        first = False
+                    segments.put(_Segmented(utt, time.perf_counter()))
+            except BaseException as exc:  # handed to the consumer thread, which re-raises it
+                failure.append(exc)
+            finally:
+                segments.put(_END)
+
+        self._stream_start_wall = time.perf_counter()
+        worker = threading.Thread(target=capture, name="voicechart-capture", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = segments.get()
+                if item is _END:
+                    break
+                assert isinstance(item, _Segmented)
+                result = self.process(item.utterance, closed_wall=item.closed_wall)
+                yield result
+                if self.session is not None and self.session.ended:
+                    break
+        finally:
+            stop.set()
+            self.retry_pending()
+            self.journal.end_session(self.session_id)
+        if failure:
+            raise failure[0]
+
+    def _until(self, chunks: Iterable[np.ndarray], stop: threading.Event) -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            if stop.is_set():
+                return
+            yield chunk
+
+    # --- one utterance -------------------------------------------------------------------------------------
+    def process(self, utt: Utterance, *, closed_wall: float | None = None) -> UtteranceResult:
+        self._seq += 1
+        seq = self._seq
+        marks: dict[str, float] = {"closed": closed_wall or time.perf_counter()}
+        clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
+        marks["asr_start"] = time.perf_counter()
+        transcript = self.transcriber.transcribe(pcm16_to_float(utt.pcm))
+        marks["asr_done"] = time.perf_counter()
+        status, flags, interpretation, outcome = self._decide(transcript)
+        marks["applied"] = time.perf_counter()
+        commands = interpretation.commands if interpretation else ()
+        edits = outcome.edits if outcome else ()
+        readback = outcome.readback if outcome else ""
+        _utt_id, edit_ids = self.journal.record_utterance(
+            session_id=self.session_id,
+            seq=seq,
+            clip_path=clip,
+            audio_start_s=utt.start_s,
+            audio_end_s=utt.speech_end_s,
+            text=transcript.text,
+            avg_logprob=transcript.avg_logprob,
+            no_speech_prob=transcript.no_speech_prob,
+            status=status,
+            flag_reason="; ".join(flags),
+            readback=readback,
+            timings={},
+            commands=commands if status == "applied" else (),
+            edits=edits,
+            exam_num=self.exam.exam_num if self.exam else None,
+        )
+        marks["journal"] = time.perf_counter()
+        pending = self._write_to_pms(edit_ids, edits)
+        marks["pms"] = time.perf_counter()
+        return UtteranceResult(
+            seq=seq,
+            text=transcript.text,
+            confidence=transcript.confidence,
+            status=status,
+            commands=[{"kind": type(c).__name__, **_command_json(c)} for c in commands],
+            edits=[_edit_json(e) for e in edits] if status == "applied" else [],
+            flags=flags,
+            readback=readback,
+            audio={"start_s": round(utt.start_s, 3), "speech_end_s": round(utt.speech_end_s, 3)},
+            latency_ms=self._latencies(utt, marks, transcript),
+            pms_pending=pending,
+        )
+
+    def _decide(self, transcript: Transcript) -> tuple[str, list[str], Interpretation | None, Outcome | None]:
+        verdict = judge(
+            transcript,
+            min_avg_logprob=self.options.min_avg_logprob,
+            max_no_speech_prob=self.options.max_no_speech_prob,
+        )
+        if verdict.status == "noise":
+            return "noise", [verdict.reason], None, None
+        interpretation = interpret(transcript.text)
+        if interpretation.is_chatter:
+            return "transcript_only", [], interpretation, None
+        if verdict.status == "low_confidence":
+            return "flagged", [verdict.reason], interpretation, None
+        if interpretation.rejected:
+            return "flagged", [r.reason for r in interpretation.rejected], interpretation, None
+        session = self._ensure_session(interpretation.commands)
+        outcome = session.apply(interpretation.commands)
+        if outcome.flagged and not outcome.edits and not outcome.applied:
+            return "flagged", [outcome.flagged], interpretation, outcome
+        flags = [outcome.flagged] if outcome.flagged else []
+        return "applied", flags, interpretation, outcome
+
+    def _ensure_session(self, commands: tuple[Command, ...]) -> ExamSession:
+        if self.session is None:
+            self.exam = self.connector.open_exam(self.pat_num, self.today)
+            self.journal.set_exam(self.session_id, self.exam.exam_num)
+            previous = self.connector.previous_exam(self.pat_num, self.today)
+            self.session = ExamSession(
+                path_order=self.options.path_order,
+                rows=self.exam.measures,
+                previous=previous.measures if previous else (),
+            )
+        return self.session
+
+    # --- PMS -----------------------------------------------------------------------------------------------
+    def _write_to_pms(self, edit_ids: list[int], edits: tuple[Any, ...]) -> int:
+        if self.exam is None:
+            return 0
+        for edit_id, edit in zip(edit_ids, edits, strict=True):
+            try:
+                self.connector.upsert_measure(self.exam.exam_num, edit.after)
+            except PmsError as exc:
+                log.warning("PMS write failed for edit %s: %s", edit_id, type(exc).__name__)
+                self.journal.mark_edit(edit_id, committed=False, error=str(exc))
+            else:
+                self.journal.mark_edit(edit_id, committed=True)
+        return len(self.journal.pending_edits(self.session_id))
+
+    def retry_pending(self) -> int:
+        """Push edits the PMS did not take yet, oldest first; returns how many are still pending."""
+        from voicechart.pms.records import MeasureRow, SequenceType
+
+        for row in self.journal.pending_edits(self.session_id):
+            after = MeasureRow(
+                SequenceType(row.sequence_type),
+                row.tooth,
+                row.after["tooth_value"],
+                tuple(row.after["sites"]),
+            )
+            try:
+                self.connector.upsert_measure(row.exam_num, after)
+            except PmsError as exc:
+                self.journal.mark_edit(row.id, committed=False, error=str(exc))
+                break  # keep order: later edits wait for this one
+            self.journal.mark_edit(row.id, committed=True)
+        return len(self.journal.pending_edits(self.session_id))
+
+    # --- timing --------------------------------------------------------------------------------------------
+    def _latencies(self, utt: Utterance, marks: dict[str, float], transcript: Transcript) -> dict[str, float]:
+        ms: Callable[[float], float] = lambda s: round(s * 1000, 1)  # noqa: E731
+        out = {
+            "hangover": ms(utt.closed_s - utt.speech_end_s),
+            "queue": ms(marks["asr_start"] - marks["closed"]),
+            "asr": ms(marks["asr_done"] - marks["asr_start"]),
+            "apply": ms(marks["applied"] - marks["asr_done"]),
+            "journal": ms(marks["journal"] - marks["applied"]),
+            "pms": ms(marks["pms"] - marks["journal"]),
+        }
+        if self.options.realtime:
+            speech_end_wall = self._stream_start_wall + utt.speech_end_s
+            out["speech_end_to_pms"] = ms(marks["pms"] - speech_end_wall)
+        else:
+            # as fast as possible: utterances queue behind each other, so count the work, not the wait
+            out["speech_end_to_pms"] = round(out["hangover"] + ms(marks["pms"] - marks["asr_start"]), 1)
+        return out
+
+
+def _edit_json(edit: Any) -> dict[str, Any]:
+    return {
+        "sequence_type": edit.sequence_type.api_name,
+        "tooth": edit.tooth,
+        "tooth_value": edit.after.tooth_value,
+        "sites": dict(zip(("MB", "B", "DB", "ML", "L", "DL"), edit.after.sites, strict=True)),
+        "flagged": edit.flagged,
+    }

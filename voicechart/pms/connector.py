@@ -1,0 +1,45 @@
+"""The interface every PMS connector implements (sandbox in-process, Open Dental REST API, …)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+from voicechart.pms.records import ExamRecord, MeasureRow, Patient, SequenceType
+
+
+class PmsConnector(Protocol):
+    """Reads patients and exams, writes perio measures. Every write is idempotent and committed on return."""
+
+    def get_patient(self, pat_num: int) -> Patient:
+        """The patient, or raise PatientNotFound."""
+        ...
+
+    def missing_teeth(self, pat_num: int) -> frozenset[int]:
+        """Universal numbers of permanent teeth marked Missing or Hidden in toothinitial."""
+        ...
+
+    def previous_exam(self, pat_num: int, before: dt.date) -> ExamRecord | None:
+        """The latest exam dated before `before`, with its measures, or None."""
+        ...
+
+    def open_exam(self, pat_num: int, exam_date: dt.date) -> ExamRecord:
+        """Resume the patient's exam dated `exam_date`, or create it as Open Dental does (OPENDENTAL.md §3.6):
+        provider = patient's primary provider; skipped teeth copied from the latest earlier exam, else the
+        missing teeth from toothinitial."""
+        ...
+
+    def upsert_measure(self, exam_num: int, row: MeasureRow) -> None:
+        """Make the (exam, sequence type, tooth) row equal `row`: insert, update, or — for a blank
+        Mobility/SkipTooth row — delete. Repeating the call changes nothing."""
+        ...
+
+    def append_exam_note(self, exam_num: int, text: str) -> None:
+        """Append text to perioexam.Note, never overwriting what is there."""
+        ...
+
+    def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
+        """Every measure row of the exam as the PMS holds it, by sequence type and tooth."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,105 @@
+"""What voicechart exchanges with a practice-management system, in Open Dental's own encoding.
+
+Encodings follow OPENDENTAL.md §3: Universal tooth numbers 1–32, -1 for "not measured", gingival margin above
+the CEJ stored as 100+N, the bleeding/suppuration/plaque/calculus bit sum, SkipTooth rows with ToothValue 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag
+
+BLANK = -1
+"""Open Dental's value for "no measurement" in every periomeasure value column."""
+
+
+class SequenceType(IntEnum):
+    """Open Dental's PerioSequenceType (periomeasure.SequenceType)."""
+
+    MOBILITY = 0
+    FURCATION = 1
+    GING_MARGIN = 2
+    MGJ = 3
+    PROBING = 4
+    SKIP_TOOTH = 5
+    BLEED_SUP_PLAQ_CALC = 6
+
+    @property
+    def api_name(self) -> str:
+        """The enum string Open Dental's REST API uses."""
+        return _API_NAMES[self]
+
+
+_API_NAMES = {
+    SequenceType.MOBILITY: "Mobility",
+    SequenceType.FURCATION: "Furcation",
+    SequenceType.GING_MARGIN: "GingMargin",
+    SequenceType.MGJ: "MGJ",
+    SequenceType.PROBING: "Probing",
+    SequenceType.SKIP_TOOTH: "SkipTooth",
+    SequenceType.BLEED_SUP_PLAQ_CALC: "BleedSupPlaqCalc",
+}
+
+
+class BleedingFlags(IntFlag):
+    """Bits of a BleedSupPlaqCalc site value."""
+
+    NONE = 0
+    BLOOD = 1
+    SUPPURATION = 2
+    PLAQUE = 4
+    CALCULUS = 8
+
+
+SITE_COLUMNS: tuple[str, ...] = ("MB", "B", "DB", "ML", "L", "DL")
+"""The six site columns of a periomeasure row, in table order (MBvalue … DLvalue)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureRow:
+    """One periomeasure row: one tooth, one sequence type, up to six site values."""
+
+    sequence_type: SequenceType
+    tooth: int
+    tooth_value: int = BLANK
+    sites: tuple[int, int, int, int, int, int] = (BLANK,) * 6  # MB, B, DB, ML, L, DL
+
+    def site(self, name: str) -> int:
+        return self.sites[SITE_COLUMNS.index(name)]
+
+    def is_blank(self) -> bool:
+        return self.tooth_value == BLANK and all(v == BLANK for v in self.sites)
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    pat_num: int
+    first_name: str
+    last_name: str
+    pri_prov: int
+    birthdate: dt.date | None = None
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExamRecord:
+    """A perio exam in the PMS and what voicechart needs to chart on it."""
+
+    exam_num: int
+    pat_num: int
+    exam_date: dt.date
+    prov_num: int
+    note: str = ""
+    measures: tuple[MeasureRow, ...] = field(default=())
+
+    @property
+    def skipped_teeth(self) -> frozenset[int]:
+        return frozenset(
+            m.tooth
+            for m in self.measures
+            if m.sequence_type is SequenceType.SKIP_TOOTH and m.tooth_value == 1
+        )

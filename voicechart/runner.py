@@ -1,0 +1,111 @@
+"""Builds the parts of a pipeline from settings. Heavy runtimes (faster-whisper, onnxruntime) load here,
+lazily, never at import time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from voicechart.asr.models import ResolvedModel, resolve_model
+from voicechart.asr.transcriber import WhisperTranscriber
+from voicechart.audio.detectors import make_detector
+from voicechart.audio.segmenter import Segmenter, SegmenterConfig
+from voicechart.audio.sources import array_chunks, decode_file, paced, stream_chunks
+from voicechart.errors import ConfigError
+from voicechart.journal.store import Journal
+from voicechart.pipeline import Pipeline, PipelineOptions
+from voicechart.pms.connector import PmsConnector
+from voicechart.settings import PROJECT_DIR, Settings
+
+
+def is_api_url(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def open_connector(url: str) -> PmsConnector:
+    """A database URL is the sandbox in-process; an http(s) URL is an Open Dental API."""
+    if is_api_url(url):
+        raise ConfigError(
+            "The Open Dental REST API connector is not part of this version yet; use the embedded sandbox "
+            "(omit --pms) or a sandbox database URL (sqlite:///… or mysql+pymysql://…)."
+        )
+    from voicechart.pms.sandbox.connector import SandboxConnector
+
+    return SandboxConnector.from_url(url)
+
+
+def resolve(settings: Settings) -> ResolvedModel:
+    return resolve_model(
+        settings.asr.model,
+        explicit_path=settings.asr.model_path,
+        models_dir=PROJECT_DIR / "models",
+        cache_dir=settings.resolved_data_dir,
+    )
+
+
+def load_transcriber(settings: Settings) -> WhisperTranscriber:
+    return WhisperTranscriber(resolve(settings), settings.asr)
+
+
+def make_segmenter(settings: Settings) -> Segmenter:
+    v = settings.vad
+    detector = make_detector(
+        v.detector,
+        webrtc_mode=v.webrtc_mode,
+        threshold=v.silero_threshold,
+        neg_threshold=v.silero_neg_threshold,
+    )
+    config = SegmenterConfig(
+        frame_ms=v.frame_ms,
+        pre_roll_ms=v.pre_roll_ms,
+        hangover_ms=v.hangover_ms,
+        min_speech_ms=v.min_speech_ms,
+        max_utterance_s=v.max_utterance_s,
+    )
+    return Segmenter(detector, config)
+
+
+def source_chunks(source: str, *, realtime: bool) -> Iterator[np.ndarray]:
+    """'-' = raw s16le 16 kHz mono on stdin; anything else = an audio file."""
+    if source == "-":
+        chunks: Iterator[np.ndarray] = stream_chunks(sys.stdin.buffer)
+        return chunks  # stdin is paced by whoever writes it
+    if source == "mic":
+        raise ConfigError("the microphone source comes in a later version; use a file or --source - for now")
+    chunks = array_chunks(decode_file(Path(source)))
+    return paced(chunks) if realtime else chunks
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    transcriber: WhisperTranscriber,
+    connector: PmsConnector,
+    journal: Journal,
+    pat_num: int,
+    pms_url: str,
+    realtime: bool,
+    today: dt.date | None = None,
+) -> Pipeline:
+    connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
+    return Pipeline(
+        segmenter=make_segmenter(settings),
+        transcriber=transcriber,
+        connector=connector,
+        journal=journal,
+        clips_dir=settings.clips_dir,
+        pat_num=pat_num,
+        pms_url=pms_url,
+        model_name=transcriber.model_info.name,
+        options=PipelineOptions(
+            min_avg_logprob=settings.asr.min_avg_logprob,
+            max_no_speech_prob=settings.asr.max_no_speech_prob,
+            path_order=settings.exam.path_order,
+            realtime=realtime,
+        ),
+        today=today,
+    )

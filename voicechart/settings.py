@@ -1,0 +1,122 @@
+"""Settings: config/default.toml, then an optional local TOML file, then environment variables.
+
+Built once at the entry point (the CLI) and passed down; nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+
+def _find_bundled(name: str) -> Path:
+    """A file shipped inside the wheel (force-included) or, in a source checkout, at the top level."""
+    inside = PACKAGE_DIR / "_bundled" / name
+    return inside if inside.exists() else PROJECT_DIR / name
+
+
+DEFAULT_CONFIG = _find_bundled("config/default.toml")
+SAMPLES_DIR = _find_bundled("samples")
+
+
+class AsrSettings(BaseModel):
+    model: str = "tiny.en"
+    model_path: str = ""
+    compute_type: str = "int8"
+    cpu_threads: int = Field(default=2, ge=1)
+    beam_size: int = Field(default=5, ge=1)
+    initial_prompt: str = ""
+    max_new_tokens: int = Field(default=64, ge=8)
+    min_avg_logprob: float = -0.8
+    max_no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
+class VadSettings(BaseModel):
+    detector: Literal["webrtc", "silero", "webrtc+silero"] = "webrtc+silero"
+    webrtc_mode: int = Field(default=2, ge=0, le=3)
+    silero_threshold: float = 0.5
+    silero_neg_threshold: float = 0.35
+    frame_ms: Literal[10, 20, 30] = 30
+    pre_roll_ms: int = Field(default=400, ge=0)
+    hangover_ms: int = Field(default=400, ge=30)
+    min_speech_ms: int = Field(default=90, ge=0)
+    max_utterance_s: float = Field(default=12.0, gt=1.0)
+
+
+class ExamSettings(BaseModel):
+    path_order: Literal["maxillary_first", "facials_first"] = "maxillary_first"
+    numbering: Literal["universal", "fdi"] = "universal"
+
+
+def _default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "voicechart"
+
+
+class Settings(BaseSettings):
+    """All of voicechart's settings. Environment: VOICECHART_DATA_DIR, VOICECHART_PMS_URL,
+    VOICECHART_ASR__MODEL, … (nested keys with a double underscore)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICECHART_", env_nested_delimiter="__", env_ignore_empty=True, extra="ignore"
+    )
+
+    data_dir: str = ""
+    pms_url: str = ""
+    asr: AsrSettings = AsrSettings()
+    vad: VadSettings = VadSettings()
+    exam: ExamSettings = ExamSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [DEFAULT_CONFIG]
+        extra = os.environ.get("VOICECHART_CONFIG")
+        if extra:
+            files.append(Path(extra))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=files)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else _default_data_dir()
+
+    @property
+    def resolved_pms_url(self) -> str:
+        """The PMS: an explicit URL, else the embedded sandbox file in the data directory."""
+        if self.pms_url:
+            return self.pms_url
+        return f"sqlite:///{self.resolved_data_dir / 'sandbox-pms.sqlite3'}"
+
+    @property
+    def journal_url(self) -> str:
+        return f"sqlite:///{self.resolved_data_dir / 'journal.sqlite3'}"
+
+    @property
+    def clips_dir(self) -> Path:
+        return self.resolved_data_dir / "clips"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once, at the entry point."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    return settings
