@@ -171,6 +171,8 @@ class Pipeline:
         transcript = self.transcriber.transcribe(pcm16_to_float(utt.pcm))
         marks["asr_done"] = time.perf_counter()
         status, flags, interpretation, outcome = self._decide(transcript)
+        if status == "flagged" and self.session is not None:
+            self.session.forget_last_site()
         marks["applied"] = time.perf_counter()
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()

@@ -44,7 +44,7 @@ class AsrSettings(BaseModel):
 
 
 class VadSettings(BaseModel):
-    detector: Literal["webrtc", "silero", "webrtc+silero"] = "webrtc+silero"
+    detector: Literal["webrtc", "silero", "webrtc+silero"] = "silero"
     webrtc_mode: int = Field(default=2, ge=0, le=3)
     silero_threshold: float = 0.5
     silero_neg_threshold: float = 0.35

@@ -229,9 +229,26 @@ class _Parser:
             self.pos += 1
             self.flag_command(FLAG_WORDS[nxt], start, tooth=tooth, side=side)
         elif self._number_follows(0):
+            if side is None and self._tooth_was_two(start, tooth):
+                return
             self.depths_command(start, tooth=tooth, side=side, whole_sides=True)
         else:
             self.reject(f"tooth {tooth}: what about it?", start)
+
+    def _tooth_was_two(self, start: int, tooth: int) -> bool:
+        """ "two two three" comes out as "Tooth 2 3": where "tooth N" cannot take the depths that follow but
+        reading "tooth" as the depth 2 gives whole triplets, that is the only reading that parses."""
+        values: list[int] = []
+        ahead = 0
+        while (tok := self.peek(ahead)) is not None and tok.is_number:
+            values.extend(_split_depths(tok))
+            ahead += 1
+        if self.peek(ahead) is not None or len(values) % 3 == 0 or (len(values) + 2) % 3 != 0 or tooth > 9:
+            return False
+        self.pos += ahead
+        depths = (2, tooth, *values)
+        self.commands.append(Depths(depths, span=self.span_from(start)))
+        return True
 
     def depths_command(
         self, start: int, *, tooth: int | None, side: Side | None, whole_sides: bool = False

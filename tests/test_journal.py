@@ -1,0 +1,45 @@
+"""The journal: migrations, durable utterances with their edits, the outbox, the audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from voicechart.dictation.interpreter import interpret
+from voicechart.exam.session import ExamSession
+from voicechart.journal.store import Journal, redact_url
+
+
+def test_migrations_create_the_schema_and_are_repeatable(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'j.sqlite3'}"
+    Journal(url).close()
+    journal = Journal(url)
+    tables = set(inspect(journal.engine).get_table_names())
+    assert {"exam_session", "utterance", "command", "chart_edit", "audit_event", "alembic_version"} <= tables
+    journal.close()
+
+
+def test_utterance_commands_and_edits_are_recorded_and_form_the_outbox(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'j.sqlite3'}")
+    sid = journal.start_session(pms_url="mysql+pymysql://root:secret@db/od", pat_num=7, model="tiny.en")
+    result = interpret("3 2 4 bleeding distal")
+    outcome = ExamSession().apply(result.commands)
+    uid, edit_ids = journal.record_utterance(
+        session_id=sid, seq=1, clip_path=tmp_path / "1.wav", audio_start_s=1.0, audio_end_s=2.0,
+        text="3 2 4 bleeding distal", avg_logprob=-0.2, no_speech_prob=0.01, status="applied",
+        flag_reason="", readback=outcome.readback, timings={}, commands=result.commands, edits=outcome.edits,
+        exam_num=5,
+    )  # fmt: skip
+    assert len(edit_ids) == 2
+    assert [e.id for e in journal.pending_edits(sid)] == edit_ids
+    journal.mark_edit(edit_ids[0], committed=True)
+    journal.mark_edit(edit_ids[1], committed=False, error="PMS down")
+    pending = journal.pending_edits(sid)
+    assert [(e.id, e.pms_error, e.attempts) for e in pending] == [(edit_ids[1], "PMS down", 1)]
+    assert journal.utterances(sid)[0].id == uid
+    journal.close()
+
+
+def test_credentials_never_reach_the_journal() -> None:
+    assert "secret" not in redact_url("mysql+pymysql://root:secret@db/od")

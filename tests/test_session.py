@@ -1,0 +1,140 @@
+"""The exam session: path, site order, cursor, atomic utterances, undo, plausibility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SAMPLES
+from voicechart.accuracy import score_chart
+from voicechart.dictation.commands import Depths, Flag, FlagKind, Side, SitePart, Skip, Undo
+from voicechart.dictation.interpreter import interpret
+from voicechart.exam.path import ToothSide, site_order, tooth_sides
+from voicechart.exam.session import ExamSession
+from voicechart.pms.records import MeasureRow, SequenceType
+
+D, M, MID = SitePart.DISTAL, SitePart.MESIAL, SitePart.MID
+
+
+@pytest.mark.parametrize(
+    ("tooth", "side", "expected"),
+    [
+        (3, Side.FACIAL, (D, MID, M)),
+        (12, Side.FACIAL, (M, MID, D)),
+        (14, Side.LINGUAL, (D, MID, M)),
+        (5, Side.LINGUAL, (M, MID, D)),
+        (30, Side.FACIAL, (D, MID, M)),
+        (20, Side.FACIAL, (M, MID, D)),
+        (19, Side.LINGUAL, (D, MID, M)),
+        (28, Side.LINGUAL, (M, MID, D)),
+    ],
+)
+def test_site_order_follows_dictation_table(tooth: int, side: Side, expected: tuple[SitePart, ...]) -> None:
+    assert site_order("maxillary_first", ToothSide(tooth, side)) == expected
+
+
+def test_paths_visit_every_tooth_side_once() -> None:
+    for order in ("maxillary_first", "facials_first"):
+        sides = tooth_sides(order)  # type: ignore[arg-type]
+        assert len(sides) == 64 == len(set(sides))
+    assert [str(s) for s in tooth_sides("facials_first")[15:18]] == [
+        "tooth 16 facial", "tooth 17 facial", "tooth 18 facial"
+    ]  # fmt: skip
+
+
+def run_script(lines: list[str], missing: list[int]) -> ExamSession:
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, 1) for t in missing])
+    for line in lines:
+        result = interpret(line)
+        assert result.accepted, (line, result.rejected)
+        session.apply(result.commands)
+    return session
+
+
+def chart_of(session: ExamSession) -> dict[SequenceType, dict[int, MeasureRow]]:
+    chart: dict[SequenceType, dict[int, MeasureRow]] = {}
+    for (seq, tooth), row in session.rows.items():
+        chart.setdefault(seq, {})[tooth] = row
+    return chart
+
+
+@pytest.mark.parametrize("sample_id", ["a-piper-joe", "b-piper-joe"])
+def test_sample_scripts_as_text_give_the_expected_chart(sample_id: str) -> None:
+    entry: dict[str, Any] = SAMPLES[sample_id]
+    session = run_script([u["text"] for u in entry["utterances"]], entry["patient"]["missing_teeth"])
+    score = score_chart(entry["expected_chart"], chart_of(session))
+    assert score.accuracy == 1.0, (score.wrong_cells, score.missing_cells)
+
+
+def test_an_utterance_is_applied_whole_or_not_at_all() -> None:
+    session = ExamSession()
+    outcome = session.apply((Depths((3, 2, 4)), Flag(FlagKind.BLEEDING, (D,), tooth=40)))
+    assert outcome.flagged and not outcome.edits
+    assert session.rows == {} and session.describe_cursor() == "tooth 1 facial distal"
+
+
+def test_undo_reverts_multi_site_commands_and_is_repeatable() -> None:
+    session = run_script(["3 2 4 4 3 3", "bleeding all"], [])
+    session.apply((Undo(),))
+    assert (SequenceType.BLEED_SUP_PLAQ_CALC, 2) not in session.rows
+    outcome = session.apply((Undo(),))
+    assert session.rows == {} and session.describe_cursor() == "tooth 1 facial distal"
+    assert {e.tooth for e in outcome.edits} == {1, 2} and all(e.after.is_blank() for e in outcome.edits)
+    assert session.apply((Undo(),)).flagged == "nothing to undo"
+
+
+def test_skip_moves_past_the_tooth_and_path_skips_missing_teeth() -> None:
+    session = run_script(["skip"], [1, 2])
+    assert session.describe_cursor() == "tooth 4 facial distal"
+
+
+def test_skip_heard_as_two_is_accepted_only_where_both_readings_agree() -> None:
+    session = ExamSession()
+    assert session.apply((Skip(tooth=2, tooth_heard_as_number=True),)).flagged
+    session.apply(interpret("3 2 4").commands)
+    assert not session.apply((Skip(tooth=2, tooth_heard_as_number=True),)).flagged
+    assert 2 in session.skipped
+
+
+def test_large_change_since_last_exam_is_written_but_flagged() -> None:
+    previous = [MeasureRow(SequenceType.PROBING, 1, sites=(3, 2, 3, -1, -1, -1))]
+    session = ExamSession(previous=previous)
+    outcome = session.apply(interpret("7 2 3").commands)
+    assert outcome.edits[0].after.site("DB") == 7
+    assert "was 3 mm" in outcome.flagged
+
+
+def test_forgotten_last_site_keeps_findings_off_the_previous_tooth() -> None:
+    session = run_script(["3 2 4"], [])
+    session.forget_last_site()
+    assert session.apply(interpret("bleeding distal").commands).flagged
+
+
+def test_end_exam_reads_back_a_summary() -> None:
+    session = run_script(["5 2 6", "bleeding all"], [])
+    outcome = session.apply(interpret("end exam").commands)
+    assert outcome.ended and "1 teeth charted, 2 sites 5 mm or deeper, 3 bleeding sites" in outcome.readback
+
+
+commands = st.one_of(
+    st.lists(st.integers(0, 9), min_size=1, max_size=6).map(lambda v: Depths(tuple(v))),
+    st.sampled_from([Skip(), Flag(FlagKind.BLEEDING, (D,)), Flag(FlagKind.SUPPURATION, (M, MID))]),
+    st.integers(1, 32).map(lambda t: Depths((2, 3, 2), tooth=t, side=Side.LINGUAL)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(commands, max_size=8), commands)
+def test_undo_after_any_command_restores_the_previous_state(history: list[Any], last: Any) -> None:
+    session = ExamSession()
+    for cmd in history:
+        session.apply((cmd,))
+    before = (dict(session.rows), session.cursor)
+    outcome = session.apply((last,))
+    if outcome.flagged or not outcome.edits:
+        return
+    session.apply((Undo(),))
+    assert (dict(session.rows), session.cursor) == before
