@@ -29,9 +29,9 @@ from voicechart.errors import PmsError
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.guards import judge
-from voicechart.journal.store import Journal, _command_json
+from voicechart.journal.store import Journal, command_json
 from voicechart.pms.connector import PmsConnector
-from voicechart.pms.records import ExamRecord
+from voicechart.pms.records import ExamRecord, MeasureRow, SequenceType
 
 log = logging.getLogger("voicechart.pipeline")
 CHARTING = (Depths, Flag, Skip, StartExam)
@@ -125,10 +125,7 @@ class Pipeline:
 
         def capture() -> None:
             try:
-                first = True
                 for utt in self.segmenter.segment(self._until(chunks, stop)):
-                    if first:
-                        first = False
                     segments.put(_Segmented(utt, time.perf_counter()))
             except BaseException as exc:  # handed to the consumer thread, which re-raises it
                 failure.append(exc)
@@ -202,7 +199,7 @@ class Pipeline:
             text=transcript.text,
             confidence=transcript.confidence,
             status=status,
-            commands=[{"kind": type(c).__name__, **_command_json(c)} for c in commands],
+            commands=[{"kind": type(c).__name__, **command_json(c)} for c in commands],
             edits=[_edit_json(e) for e in edits] if status == "applied" else [],
             flags=flags,
             readback=readback,
@@ -261,8 +258,6 @@ class Pipeline:
 
     def retry_pending(self) -> int:
         """Push edits the PMS did not take yet, oldest first; returns how many are still pending."""
-        from voicechart.pms.records import MeasureRow, SequenceType
-
         for row in self.journal.pending_edits(self.session_id):
             after = MeasureRow(
                 SequenceType(row.sequence_type),

@@ -89,11 +89,8 @@ class _Parser:
         return Span(first, last + 1)
 
     def skip_glue(self) -> None:
-        while self.peek_text() in GLUE and not self._glue_is_number():
+        while self.peek_text() in GLUE:
             self.pos += 1
-
-    def _glue_is_number(self) -> bool:
-        return False
 
     def reject(self, reason: str, start_pos: int) -> None:
         self.rejected.append(Rejected(reason, self.span_from(start_pos)))

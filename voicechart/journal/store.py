@@ -66,7 +66,7 @@ def _row_json(row: MeasureRow | None) -> dict[str, Any] | None:
     return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
 
 
-def _command_json(cmd: Command) -> dict[str, Any]:
+def command_json(cmd: Command) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cmd):
         if f.name == "span":
@@ -157,7 +157,7 @@ class Journal:
                         utterance_id=utt.id,
                         idx=i,
                         kind=type(cmd).__name__,
-                        payload=_command_json(cmd),
+                        payload=command_json(cmd),
                         word_start=cmd.span.start,
                         word_end=cmd.span.end,
                     )
