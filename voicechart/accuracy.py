@@ -7,7 +7,7 @@ scores 0, not 99 %.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,17 @@ def charted_cells(chart: Mapping[SequenceType, Mapping[int, MeasureRow]]) -> dic
         if row.tooth_value != BLANK:
             cells[f"mobility:{tooth}"] = row.tooth_value
     return cells
+
+
+def cell_keys(sites: Iterable[tuple[SequenceType, int, str]]) -> set[str]:
+    """Cell names ("probing:3:MB") of (sequence type, tooth, column) sites."""
+    names = {seq: name for name, seq in _SECTIONS.items()}
+    names |= {SequenceType.SKIP_TOOTH: "skipped", SequenceType.MOBILITY: "mobility"}
+    return {
+        f"{names[seq]}:{tooth}:{column}" if column else f"{names[seq]}:{tooth}"
+        for seq, tooth, column in sites
+        if seq in names
+    }
 
 
 def score_chart(expected: Mapping[str, Any], chart: Mapping[SequenceType, Mapping[int, MeasureRow]]) -> Score:

@@ -23,13 +23,22 @@ from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import Segmenter, Utterance
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.clips import write_clip
-from voicechart.dictation.commands import Command, Depths, Flag, Interpretation, Skip, StartExam
+from voicechart.dictation.commands import (
+    Depths,
+    Flag,
+    Interpretation,
+    Skip,
+    StartExam,
+    command_json,
+)
 from voicechart.dictation.interpreter import interpret
+from voicechart.dictation.numbering import Numbering
 from voicechart.errors import PmsError
+from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.guards import judge
-from voicechart.journal.store import Journal, command_json
+from voicechart.journal.store import Journal
 from voicechart.pms.connector import PmsConnector
 from voicechart.pms.records import ExamRecord, MeasureRow, SequenceType
 
@@ -40,8 +49,10 @@ CHARTING = (Depths, Flag, Skip, StartExam)
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
     min_avg_logprob: float
+    min_avg_logprob_commands: float
     max_no_speech_prob: float
     path_order: PathOrder = "maxillary_first"
+    numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
 
 
@@ -168,8 +179,6 @@ class Pipeline:
         transcript = self.transcriber.transcribe(pcm16_to_float(utt.pcm))
         marks["asr_done"] = time.perf_counter()
         status, flags, interpretation, outcome = self._decide(transcript)
-        if status == "flagged" and self.session is not None:
-            self.session.forget_last_site()
         marks["applied"] = time.perf_counter()
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
@@ -193,13 +202,15 @@ class Pipeline:
         )
         marks["journal"] = time.perf_counter()
         pending = self._write_to_pms(edit_ids, edits)
+        if outcome is not None and status == "applied":
+            flags.extend(self._write_exam_notes(outcome.notes))
         marks["pms"] = time.perf_counter()
         return UtteranceResult(
             seq=seq,
             text=transcript.text,
             confidence=transcript.confidence,
             status=status,
-            commands=[{"kind": type(c).__name__, **command_json(c)} for c in commands],
+            commands=[command_json(c) for c in commands],
             edits=[_edit_json(e) for e in edits] if status == "applied" else [],
             flags=flags,
             readback=readback,
@@ -209,34 +220,31 @@ class Pipeline:
         )
 
     def _decide(self, transcript: Transcript) -> tuple[str, list[str], Interpretation | None, Outcome | None]:
+        interpretation = interpret(transcript.text, self.options.numbering)
         verdict = judge(
             transcript,
-            min_avg_logprob=self.options.min_avg_logprob,
+            min_avg_logprob=self.options.min_avg_logprob
+            if interpretation.has_numbers
+            else self.options.min_avg_logprob_commands,
             max_no_speech_prob=self.options.max_no_speech_prob,
         )
         if verdict.status == "noise":
             return "noise", [verdict.reason], None, None
-        interpretation = interpret(transcript.text)
-        if interpretation.is_chatter:
-            return "transcript_only", [], interpretation, None
-        if verdict.status == "low_confidence":
-            return "flagged", [verdict.reason], interpretation, None
-        if interpretation.rejected:
-            return "flagged", [r.reason for r in interpretation.rejected], interpretation, None
-        session = self._ensure_session(interpretation.commands)
-        outcome = session.apply(interpretation.commands)
-        if outcome.flagged and not outcome.edits and not outcome.applied:
-            return "flagged", [outcome.flagged], interpretation, outcome
-        flags = [outcome.flagged] if outcome.flagged else []
-        return "applied", flags, interpretation, outcome
+        low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
+        session = self.session
+        if session is None and interpretation.accepted and not low_confidence:
+            session = self._ensure_session()
+        decision = decide(session, interpretation, low_confidence=low_confidence)
+        return decision.status, decision.flags, interpretation, decision.outcome
 
-    def _ensure_session(self, commands: tuple[Command, ...]) -> ExamSession:
+    def _ensure_session(self) -> ExamSession:
         if self.session is None:
             self.exam = self.connector.open_exam(self.pat_num, self.today)
             self.journal.set_exam(self.session_id, self.exam.exam_num)
             previous = self.connector.previous_exam(self.pat_num, self.today)
             self.session = ExamSession(
                 path_order=self.options.path_order,
+                numbering=self.options.numbering,
                 rows=self.exam.measures,
                 previous=previous.measures if previous else (),
             )
@@ -255,6 +263,19 @@ class Pipeline:
             else:
                 self.journal.mark_edit(edit_id, committed=True)
         return len(self.journal.pending_edits(self.session_id))
+
+    def _write_exam_notes(self, notes: tuple[str, ...]) -> list[str]:
+        """Append exam notes to the PMS exam. The text is already in the journal (the utterance)."""
+        problems = []
+        for note in notes:
+            if self.exam is None:
+                break
+            try:
+                self.connector.append_exam_note(self.exam.exam_num, note)
+            except PmsError as exc:
+                log.warning("PMS exam note write failed: %s", type(exc).__name__)
+                problems.append(f"exam note not written to the PMS ({exc}); it is kept in the journal")
+        return problems
 
     def retry_pending(self) -> int:
         """Push edits the PMS did not take yet, oldest first; returns how many are still pending."""

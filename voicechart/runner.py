@@ -103,8 +103,10 @@ def build_pipeline(
         model_name=transcriber.model_info.name,
         options=PipelineOptions(
             min_avg_logprob=settings.asr.min_avg_logprob,
+            min_avg_logprob_commands=settings.asr.min_avg_logprob_commands,
             max_no_speech_prob=settings.asr.max_no_speech_prob,
             path_order=settings.exam.path_order,
+            numbering=settings.exam.numbering,
             realtime=realtime,
         ),
         today=today,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from voicechart.accuracy import Score, score_chart
+from voicechart.accuracy import Score, cell_keys, score_chart
 from voicechart.asr.transcriber import WhisperTranscriber
 from voicechart.audio.sources import array_chunks, decode_file
 from voicechart.journal.store import Journal
@@ -36,6 +36,16 @@ class SampleRun:
     results: tuple[UtteranceResult, ...]
     chart: dict[SequenceType, dict[int, MeasureRow]]
     score: Score
+    flagged_cells: frozenset[str] = frozenset()  # written, but marked for review
+
+    @property
+    def wrong_unflagged(self) -> tuple[str, ...]:
+        """Wrong values in the PMS that nothing marks for review: the number that must stay at zero."""
+        return tuple(c for c in self.score.wrong_cells if c not in self.flagged_cells)
+
+    @property
+    def flagged_utterances(self) -> int:
+        return sum(r.status == "flagged" for r in self.results)
 
 
 def replay_sample(
@@ -77,7 +87,8 @@ def replay_sample(
         )
         results = tuple(pipeline.run(array_chunks(pcm)))
         chart = connector.read_chart(pipeline.exam.exam_num) if pipeline.exam else {}
+        flagged = frozenset(cell_keys(pipeline.session.flagged_sites)) if pipeline.session else frozenset()
     finally:
         connector.close()
         journal.close()
-    return SampleRun(entry["id"], results, chart, score_chart(entry["expected_chart"], chart))
+    return SampleRun(entry["id"], results, chart, score_chart(entry["expected_chart"], chart), flagged)

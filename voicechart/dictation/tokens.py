@@ -32,7 +32,7 @@ NUMBER_WORDS: dict[str, int] = {
     "eightteen": 18,
     "nineteen": 19,
 }
-TENS: dict[str, int] = {"twenty": 20, "thirty": 30}
+TENS: dict[str, int] = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40}
 HOMOPHONES: dict[str, int] = {
     "to": 2,
     "too": 2,
@@ -65,17 +65,35 @@ MISHEARINGS: dict[str, str] = {
     "medial": "mesial",
     "distil": "distal",
     "distally": "distal",
+    "ball": "all",  # "bleeding ball" (tiny.en, flite)
     "palatal": "lingual",
     "palatial": "lingual",
     "middle": "mid",
     "midd": "mid",
     "teeth": "tooth",
     "tooths": "tooth",
+    "leading": "bleeding",
+    "bleedings": "bleeding",
+    "placque": "plaque",
+    "plack": "plaque",
+    "calculous": "calculus",
+    "calculi": "calculus",
+    "mobile": "mobility",
+    "mobilities": "mobility",
+    "recessions": "recession",
+    "regression": "recession",
+    "gingiva": "gingival",
+    "jingival": "gingival",
+    "corrections": "correction",
+    "facials": "facial",
+    "linguals": "lingual",
+    "mesials": "mesial",
+    "distals": "distal",
 }
 FILLERS = frozenset({"um", "uh", "er", "ah", "hmm", "mm", "okay", "ok", "please", "number", "so", "alright"})
 
 _SPLIT_DIGITS = re.compile(r"(?<=\d)[-.,/](?=\d)")
-_WORD = re.compile(r"[a-z]+|\d+")
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +114,18 @@ class Token:
 UTTERANCE_MISHEARINGS: dict[tuple[str, ...], tuple[str, ...]] = {
     ("and", "you"): ("undo",),  # tiny.en on piper's "undo" (samples/b-piper-joe)
     ("on", "do"): ("undo",),
+    ("end", "you"): ("undo",),  # tiny.en on flite's "undo" (samples/b-flite-slt)
+    ("crash", "note"): ("scratch", "that"),  # tiny.en on espeak's "scratch that" (samples/a-espeak-us)
 }
 """Whole utterances the recognizer is known to produce for a short command."""
+
+
+def word_offsets(text: str) -> list[tuple[int, int]]:
+    """Character offsets in `text` of each source word that tokenize() returns (same order)."""
+    cleaned = _SPLIT_DIGITS.sub(" ", text.lower())
+    if len(cleaned) != len(text):  # a case change altered the length (rare non-ASCII): no offsets
+        return []
+    return [m.span() for m in _WORD.finditer(cleaned)]
 
 
 def tokenize(text: str) -> tuple[tuple[str, ...], tuple[Token, ...]]:
@@ -130,6 +158,7 @@ def tokenize(text: str) -> tuple[tuple[str, ...], tuple[Token, ...]]:
 
 
 def _normalize_word(word: str) -> str:
+    word = word.split("'", 1)[0]  # "tooth's", "perio's", "i'm"
     if word.startswith("perio") or word.startswith("periodo"):
         return "perio"  # "periodio", "periodontal", "perio's"
     return MISHEARINGS.get(word, word)

@@ -1,7 +1,12 @@
 """The exam session: path, cursor, values, validation and undo. Applies commands, emits chart edits.
 
 An utterance is applied atomically: if any of its commands cannot be applied, none is, and the utterance is
-flagged. Each applied command can be undone on its own ("undo" is repeatable).
+flagged. Each applied command that changed the chart or the cursor can be undone on its own ("undo" is
+repeatable).
+
+After an utterance with numbers in it was not understood, the session does not know whether the next
+triplet repeats it or belongs to the next tooth: until the speaker names a tooth (or says "where was I"),
+depths charted from the cursor are written but flagged for review, never silently as fact.
 """
 
 from __future__ import annotations
@@ -10,30 +15,57 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from voicechart.dictation.commands import (
+    GM_ABOVE_CEJ,
     Command,
     Depths,
     EndExam,
+    ExamNote,
     Flag,
     FlagKind,
+    Furcation,
+    GoTo,
+    Mobility,
+    Pause,
+    ReadBack,
+    Recession,
+    Resume,
+    ResumeListening,
     Side,
+    SiteDepth,
     SitePart,
     Skip,
     StartExam,
+    Step,
     Undo,
 )
+from voicechart.dictation.numbering import Numbering, from_universal
 from voicechart.exam.edits import ChartEdit
 from voicechart.exam.path import PathOrder, Position, ToothSide, site_column, site_order, tooth_sides
 from voicechart.pms.records import BLANK, SITE_COLUMNS, BleedingFlags, MeasureRow, SequenceType
 
 RowKey = tuple[SequenceType, int]
+SiteKey = tuple[SequenceType, int, str]
 IMPLAUSIBLE_CHANGE_MM = 4
 DEEP_POCKET_MM = 5
+MAX_DEPTH = 19
+MAX_GRADE = 3
 FLAG_BITS = {
     FlagKind.BLEEDING: BleedingFlags.BLOOD,
     FlagKind.SUPPURATION: BleedingFlags.SUPPURATION,
     FlagKind.PLAQUE: BleedingFlags.PLAQUE,
     FlagKind.CALCULUS: BleedingFlags.CALCULUS,
 }
+UNUSUAL_DEPTH_MM = 10
+UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
+UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
+OVERWRITE_NOTE = "replaced {old} mm charted before without 'correction'"
+PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
+LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
+
+
+NOT_UNDONE = (Undo, ReadBack, Pause, ResumeListening, ExamNote, StartExam, EndExam)
+"""Commands "undo" steps over: they change neither the chart nor the cursor (an exam note is already in the
+PMS; the clinic lead edits it there)."""
 
 
 class CommandError(Exception):
@@ -41,21 +73,33 @@ class CommandError(Exception):
 
 
 @dataclass(slots=True)
-class _Snapshot:
-    rows: dict[RowKey, MeasureRow | None]
+class _Cursorish:
     cursor: Position | None
     last_site: tuple[ToothSide, SitePart] | None
+    lost: bool
+    run: tuple[SiteKey, ...]  # depths of a tooth side not yet complete, said from its first site
+
+
+@dataclass(slots=True)
+class _Entry:
+    """What one command changed: the rows before it, and where the cursor was."""
+
+    rows: dict[RowKey, MeasureRow | None]
+    flags: dict[SiteKey, tuple[str, ...] | None]
+    before: _Cursorish
     description: str = ""
 
 
 @dataclass(slots=True)
 class _State:
     rows: dict[RowKey, MeasureRow]
-    cursor: Position | None
-    last_site: tuple[ToothSide, SitePart] | None
+    flags: dict[SiteKey, tuple[str, ...]]
+    where: _Cursorish
     started: bool
     ended: bool
-    undo: list[list[_Snapshot]]
+    paused: bool
+    readback_enabled: bool
+    undo: list[_Entry]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +112,9 @@ class Outcome:
     ended: bool = False
     started: bool = False
     applied: tuple[Command, ...] = field(default=())
+    notes: tuple[str, ...] = ()  # exam-note text to append to the PMS exam
+    ignored: bool = False  # paused: the utterance was kept as transcript only
+    speak: bool = True  # whether the readback should be spoken (readback on, or something needs attention)
 
 
 class ExamSession:
@@ -77,18 +124,28 @@ class ExamSession:
         self,
         *,
         path_order: PathOrder = "maxillary_first",
+        numbering: Numbering = "universal",
         rows: Iterable[MeasureRow] = (),
         previous: Iterable[MeasureRow] = (),
+        readback_enabled: bool = True,
     ) -> None:
         self.path_order: PathOrder = path_order
+        self.numbering: Numbering = numbering
         self._sides = tooth_sides(path_order)
         self.rows: dict[RowKey, MeasureRow] = {(r.sequence_type, r.tooth): r for r in rows}
+        self.flagged_sites: dict[SiteKey, tuple[str, ...]] = {}
+        """Values written but to be reviewed, and why."""
+        self._new_notes: list[str] = []
+        self._run: tuple[SiteKey, ...] = ()
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
-        self._undo: list[list[_Snapshot]] = []
+        self._undo: list[_Entry] = []
         self.last_site: tuple[ToothSide, SitePart] | None = None
         self.cursor: Position | None = self.first_empty_site()
+        self.lost = False
         self.started = False
         self.ended = False
+        self.paused = False
+        self.readback_enabled = readback_enabled
 
     # --- reading -------------------------------------------------------------------------------------------
     @property
@@ -111,52 +168,108 @@ class ExamSession:
                     return Position(ts, i)
         return None
 
+    def name(self, ts: ToothSide) -> str:
+        return f"tooth {from_universal(ts.tooth, self.numbering)} {ts.side.value}"
+
+    def tooth_name(self, tooth: int) -> str:
+        return f"tooth {from_universal(tooth, self.numbering)}"
+
     def describe_cursor(self) -> str:
         if self.cursor is None:
-            return "end of the path"
+            return "the end of the path"
         ts = self.cursor.tooth_side
         part = site_order(self.path_order, ts)[self.cursor.site_index]
-        return f"{ts} {part.value}"
+        return f"{self.name(ts)} {part.value}"
+
+    def note_not_understood(self, *, cursor_uncertain: bool) -> list[str]:
+        """An utterance was flagged and not charted. A finding without a tooth ("bleeding distal") must not
+        land on the tooth charted before it. And when it is unknown what was said (a triplet? "undo"?
+        "skip"?), the cursor may be off: depths from the cursor are flagged until a tooth is named."""
+        self.last_site = None
+        self.lost = self.lost or cursor_uncertain
+        if not cursor_uncertain or not self._undo:
+            return []
+        # it may have been "undo" or a correction of what was charted just before: mark that for review
+        cells = []
+        for key in self._changed_sites(self._undo[-1]):
+            if UNCONFIRMED_NOTE not in self.flagged_sites.get(key, ()):
+                self.flagged_sites[key] = (*self.flagged_sites.get(key, ()), UNCONFIRMED_NOTE)
+            cells.append(f"tooth {key[1]} {key[2] or key[0].name.lower()}")
+        return cells
+
+    def _changed_sites(self, entry: _Entry) -> list[SiteKey]:
+        """Sites (column "" for a whole-tooth value) whose value the entry's command set."""
+        out: list[SiteKey] = []
+        for (seq, tooth), before in entry.rows.items():
+            now = self.rows.get((seq, tooth))
+            if now is None:
+                continue
+            if seq in (SequenceType.MOBILITY, SequenceType.SKIP_TOOTH):
+                if before is None or before.tooth_value != now.tooth_value:
+                    out.append((seq, tooth, ""))
+                continue
+            for i, column in enumerate(SITE_COLUMNS):
+                was = before.sites[i] if before else BLANK
+                if now.sites[i] != was and now.sites[i] not in (
+                    BLANK,
+                    0 if seq is SequenceType.BLEED_SUP_PLAQ_CALC else BLANK,
+                ):
+                    out.append((seq, tooth, column))
+        return out
 
     def forget_last_site(self) -> None:
-        """After an utterance that was not charted, a finding without a tooth ("bleeding distal") must not
-        land on the tooth charted before it: the speaker meant the one that was not charted."""
-        self.last_site = None
+        self.note_not_understood(cursor_uncertain=False)
 
     # --- applying ------------------------------------------------------------------------------------------
     def apply(self, commands: Sequence[Command]) -> Outcome:
         """Apply an utterance's commands atomically."""
-        snapshot_before = self._snapshot_all()
-        changed_before: dict[RowKey, MeasureRow | None] = {}
+        if self.paused and not any(isinstance(c, ResumeListening) for c in commands):
+            return Outcome(ignored=True, speak=False)
+        state_before = self._snapshot_all()
+        self._new_notes = []
+        rows_before: dict[RowKey, MeasureRow | None] = {}
         readbacks: list[str] = []
-        notes: dict[RowKey, str] = {}
-        entries: list[_Snapshot] = []
-        started = ended = False
+        entries: list[_Entry] = []
+        notes: list[str] = []
+        speak = False
         try:
             for command in commands:
-                entry = _Snapshot({}, self.cursor, self.last_site)
+                entry = _Entry({}, {}, self._where())
                 text = self._apply_one(command, entry, notes)
+                if entry.before.lost and not isinstance(command, NOT_UNDONE) and not _names_a_tooth(command):
+                    for site in self._changed_sites(entry):
+                        self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), LOST_NOTE))
                 for key, before in entry.rows.items():
-                    changed_before.setdefault(key, before)
+                    rows_before.setdefault(key, before)
                 entry.description = text
-                if not isinstance(command, Undo) and entry.rows:
+                if not isinstance(command, NOT_UNDONE):
                     entries.append(entry)
-                started |= isinstance(command, StartExam)
-                ended |= isinstance(command, EndExam)
+                speak |= not isinstance(command, Depths | SiteDepth) or self.readback_enabled
                 readbacks.append(text)
         except CommandError as exc:
-            self._restore(snapshot_before)
+            self._restore(state_before)
             return Outcome(flagged=str(exc), readback=f"{exc}. Nothing charted.")
-        self._undo.extend([e] for e in entries)
+        self._undo.extend(entries)
         edits = tuple(
-            ChartEdit(key[0], key[1], before, self._row_or_blank(key), flagged=notes.get(key, ""))
-            for key, before in changed_before.items()
+            ChartEdit(key[0], key[1], before, self._row_or_blank(key), self._row_notes(key))
+            for key, before in rows_before.items()
             if self.rows.get(key) != before
         )
-        flagged = "; ".join(e.flagged for e in edits if e.flagged)
-        return Outcome(edits, ". ".join(t for t in readbacks if t), flagged, ended, started, tuple(commands))
+        flagged = "; ".join(dict.fromkeys(self._new_notes))
+        return Outcome(
+            edits,
+            ". ".join(t for t in readbacks if t),
+            flagged,
+            self.ended and not state_before.ended,
+            any(isinstance(c, StartExam) for c in commands),
+            tuple(commands),
+            tuple(notes),
+            speak=speak or bool(flagged),
+        )
 
-    def _apply_one(self, command: Command, entry: _Snapshot, notes: dict[RowKey, str]) -> str:
+    def _apply_one(self, command: Command, entry: _Entry, notes: list[str]) -> str:
+        if not isinstance(command, Depths | Flag | Recession | Furcation | Mobility | ReadBack | ExamNote):
+            self._run = ()  # anything that moves the cursor ends a run of depths
         match command:
             case StartExam():
                 self.started = True
@@ -167,14 +280,53 @@ class ExamSession:
             case Undo():
                 return self._undo_last(entry)
             case Depths():
-                return self._depths(command, entry, notes)
+                return self._depths(command, entry)
+            case SiteDepth():
+                return self._site_depth(command, entry)
             case Skip():
                 return self._skip(command, entry)
             case Flag():
                 return self._flag(command, entry)
+            case Recession():
+                return self._recession(command, entry)
+            case Furcation():
+                return self._furcation(command, entry)
+            case Mobility():
+                return self._mobility(command, entry)
+            case GoTo():
+                return self._goto(command)
+            case Step():
+                return self._step(command)
+            case Resume():
+                self.cursor = self.first_empty_site()
+                self.lost = False
+                return f"At {self.describe_cursor()}"
+            case ReadBack():
+                return self._readback(command)
+            case Pause():
+                self.paused = True
+                return "Paused. Say 'resume listening' to go on"
+            case ResumeListening():
+                self.paused = False
+                return f"Listening. At {self.describe_cursor()}"
+            case ExamNote():
+                notes.append(command.text)
+                return "Exam note added"
         raise CommandError(f"cannot apply {type(command).__name__}")  # pragma: no cover
 
-    def _set_row(self, entry: _Snapshot, row: MeasureRow) -> None:
+    # --- rows ----------------------------------------------------------------------------------------------
+    def _where(self) -> _Cursorish:
+        return _Cursorish(self.cursor, self.last_site, self.lost, self._run)
+
+    def _set_where(self, where: _Cursorish) -> None:
+        self.cursor, self.last_site, self.lost, self._run = (
+            where.cursor,
+            where.last_site,
+            where.lost,
+            where.run,
+        )
+
+    def _set_row(self, entry: _Entry, row: MeasureRow) -> None:
         key = (row.sequence_type, row.tooth)
         entry.rows.setdefault(key, self.rows.get(key))
         if row.is_blank():
@@ -185,51 +337,157 @@ class ExamSession:
     def _row_or_blank(self, key: RowKey) -> MeasureRow:
         return self.rows.get(key) or MeasureRow(key[0], key[1])
 
-    def _set_site(self, entry: _Snapshot, seq: SequenceType, tooth: int, column: str, value: int) -> None:
+    def _set_site(
+        self, entry: _Entry, seq: SequenceType, tooth: int, column: str, value: int, note: str = ""
+    ) -> None:
         row = self.rows.get((seq, tooth)) or MeasureRow(seq, tooth, sites=_blank_sites(seq))
         sites = list(row.sites)
         sites[SITE_COLUMNS.index(column)] = value
         self._set_row(entry, replace(row, sites=(sites[0], sites[1], sites[2], sites[3], sites[4], sites[5])))
+        key = (seq, tooth, column)
+        self._set_notes(entry, key, (note,) if note else ())
 
-    def _depths(self, command: Depths, entry: _Snapshot, notes: dict[RowKey, str]) -> str:
-        _check_tooth(command.tooth)
+    def _set_notes(self, entry: _Entry, key: SiteKey, notes: tuple[str, ...]) -> None:
+        entry.flags.setdefault(key, self.flagged_sites.get(key))
+        if notes:
+            self.flagged_sites[key] = notes
+            self._new_notes.extend(n for n in notes if n not in (entry.flags[key] or ()))
+        else:
+            self.flagged_sites.pop(key, None)
+
+    def _row_notes(self, key: RowKey) -> str:
+        notes = [n for (seq, tooth, _), ns in self.flagged_sites.items() if (seq, tooth) == key for n in ns]
+        return "; ".join(dict.fromkeys(notes))
+
+    def _check_open(self, tooth: int) -> None:
+        if not 1 <= tooth <= 32:
+            raise CommandError(f"tooth {tooth} is not a permanent tooth")
+        if tooth in self.skipped:
+            raise CommandError(f"{self.tooth_name(tooth)} is marked missing")
+
+    # --- depths --------------------------------------------------------------------------------------------
+    def _depths(self, command: Depths, entry: _Entry) -> str:
+        if command.correction:
+            self._run = ()
+            return self._correction(command, entry)
         if command.tooth is not None:
+            self._check_open(command.tooth)
             side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
-            target = ToothSide(command.tooth, side)
-            if command.tooth in self.skipped:
-                raise CommandError(f"tooth {command.tooth} is marked missing")
-            self.cursor = Position(target, 0)
+            self.cursor = Position(ToothSide(command.tooth, side), 0)
+            self.lost = False
         elif command.side is not None and self.cursor is not None:
             self.cursor = Position(ToothSide(self.cursor.tooth_side.tooth, command.side), 0)
+        named = command.tooth is not None or command.side is not None
+        starts_on_side = self.cursor is not None and self.cursor.site_index == 0
+        continuing = bool(self._run) and not named
+        written: list[SiteKey] = []
         said: list[str] = []
         current: ToothSide | None = None
         for value in command.values:
-            if not 0 <= value <= 19:
-                raise CommandError(f"depth {value} is out of range")
             if self.cursor is None:
                 raise CommandError("the path is complete; say which tooth")
             ts = self.cursor.tooth_side
             part = site_order(self.path_order, ts)[self.cursor.site_index]
-            column = site_column(ts, part)
-            self._check_plausible(ts.tooth, column, value, notes)
-            self._set_site(entry, SequenceType.PROBING, ts.tooth, column, value)
-            self.last_site = (ts, part)
+            old = self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part))
+            replaced = OVERWRITE_NOTE.format(old=old) if old not in (BLANK, value) else ""
+            self._write_depth(entry, ts, part, value, replaced)
+            written.append((SequenceType.PROBING, ts.tooth, site_column(ts, part)))
             if ts != current:
-                said.append(f"{ts}")
+                said.append(self.name(ts))
                 current = ts
             said.append(str(value))
             self.cursor = self._advance(self.cursor)
+        self._track_run(entry, written, starts_on_side=starts_on_side, continuing=continuing)
         return " ".join(said)
 
-    def _check_plausible(self, tooth: int, column: str, value: int, notes: dict[RowKey, str]) -> None:
+    def _track_run(
+        self, entry: _Entry, written: list[SiteKey], *, starts_on_side: bool, continuing: bool
+    ) -> None:
+        """Depths that do not fill whole tooth sides may have lost or gained a value on the way (a word the
+        recognizer dropped or added): they are flagged until the side is completed in order, as when a
+        triplet is said "three two" … "four"."""
+        ends_on_side = self.cursor is None or self.cursor.site_index == 0
+        if starts_on_side and ends_on_side and not continuing:
+            self._run = ()
+            return
+        run = (*self._run, *written) if continuing else tuple(written)
+        if ends_on_side and (continuing or starts_on_side):
+            for key in run:
+                notes = tuple(n for n in self.flagged_sites.get(key, ()) if n != PARTIAL_NOTE)
+                self._set_notes(entry, key, notes)
+            self._run = ()
+            return
+        for key in written:
+            self._set_notes(entry, key, (*self.flagged_sites.get(key, ()), PARTIAL_NOTE))
+        self._run = run if (continuing or starts_on_side) else ()
+
+    def _write_depth(
+        self,
+        entry: _Entry,
+        ts: ToothSide,
+        part: SitePart,
+        value: int,
+        extra_note: str = "",
+    ) -> None:
+        if not 0 <= value <= MAX_DEPTH:
+            raise CommandError(f"depth {value} is out of range 0 to {MAX_DEPTH}")
+        column = site_column(ts, part)
+        unusual = UNUSUAL_NOTE.format(value=value) if value >= UNUSUAL_DEPTH_MM else ""
+        note = "; ".join(n for n in (self._implausible(ts.tooth, column, value), unusual, extra_note) if n)
+        self._set_site(entry, SequenceType.PROBING, ts.tooth, column, value, note)
+        self.last_site = (ts, part)
+
+    def _implausible(self, tooth: int, column: str, value: int) -> str:
         previous = self._previous.get((SequenceType.PROBING, tooth))
         if previous is None or previous.site(column) == BLANK:
-            return
-        change = value - previous.site(column)
-        if abs(change) >= IMPLAUSIBLE_CHANGE_MM:
-            note = f"tooth {tooth} {column} {value} mm, was {previous.site(column)} mm last exam"
-            key = (SequenceType.PROBING, tooth)
-            notes[key] = f"{notes[key]}; {note}" if key in notes else note
+            return ""
+        if abs(value - previous.site(column)) >= IMPLAUSIBLE_CHANGE_MM:
+            return f"tooth {tooth} {column} {value} mm, was {previous.site(column)} mm last exam"
+        return ""
+
+    def _correction(self, command: Depths, entry: _Entry) -> str:
+        if command.tooth is not None:
+            self._check_open(command.tooth)
+            side = command.side or (
+                self.last_site[0].side
+                if self.last_site and self.last_site[0].tooth == command.tooth
+                else (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
+            )
+            target = ToothSide(command.tooth, side)
+        elif self.last_site is not None:
+            target = ToothSide(self.last_site[0].tooth, command.side or self.last_site[0].side)
+        else:
+            raise CommandError("correct which tooth?")
+        keep = self._where()
+        position: Position | None = Position(target, 0)
+        said = [self.name(target)]
+        for value in command.values:
+            if position is None:
+                raise CommandError("the correction runs past the end of the path")
+            ts = position.tooth_side
+            part = site_order(self.path_order, ts)[position.site_index]
+            self._write_depth(entry, ts, part, value)
+            said.append(str(value))
+            position = self._advance(position)
+        self.cursor, self.lost = keep.cursor, keep.lost
+        return "corrected " + " ".join(said)
+
+    def _site_depth(self, command: SiteDepth, entry: _Entry) -> str:
+        if command.tooth is not None:
+            self._check_open(command.tooth)
+            ts = self._finding_side(command.tooth, command.side)
+        elif self.cursor is not None:
+            current = self.cursor.tooth_side
+            ts = ToothSide(current.tooth, command.side or current.side)
+        else:
+            raise CommandError("which tooth?")
+        self._write_depth(entry, ts, command.part, command.value)
+        order = site_order(self.path_order, ts)
+        if self.cursor is not None and self.cursor == Position(ts, order.index(command.part)):
+            self.cursor = self._advance(self.cursor)
+        if command.tooth is not None:
+            self.lost = False
+        return f"{self.name(ts)} {command.part.value} {command.value}"
 
     def _advance(self, pos: Position) -> Position | None:
         if pos.site_index < 2:
@@ -244,7 +502,16 @@ class ExamSession:
                 return Position(nxt, 0)
         return None
 
-    def _skip(self, command: Skip, entry: _Snapshot) -> str:
+    def _previous_side(self, ts: ToothSide | None) -> Position | None:
+        skipped = self.skipped
+        index = self._sides.index(ts) if ts else len(self._sides)
+        for prev in reversed(self._sides[:index]):
+            if prev.tooth not in skipped:
+                return Position(prev, 0)
+        return None
+
+    # --- skip and navigation -------------------------------------------------------------------------------
+    def _skip(self, command: Skip, entry: _Entry) -> str:
         cursor_tooth = self.cursor.tooth_side.tooth if self.cursor else None
         tooth = command.tooth if command.tooth is not None else cursor_tooth
         if command.tooth_heard_as_number and cursor_tooth != command.tooth:
@@ -254,51 +521,147 @@ class ExamSession:
         if not 1 <= tooth <= 32:
             raise CommandError(f"tooth {tooth} is out of range")
         self._set_row(entry, MeasureRow(SequenceType.SKIP_TOOTH, tooth, tooth_value=1))
+        self.last_site = None  # a finding said next cannot mean the tooth before the skipped one
         if self.cursor is not None and self.cursor.tooth_side.tooth == tooth:
             self.cursor = self._next_side(self.cursor.tooth_side)
-        return f"tooth {tooth} skipped"
+        return f"{self.tooth_name(tooth)} skipped"
 
-    def _flag(self, command: Flag, entry: _Snapshot) -> str:
-        _check_tooth(command.tooth)
+    def _goto(self, command: GoTo) -> str:
+        here = self.cursor.tooth_side if self.cursor else (self.last_site[0] if self.last_site else None)
         if command.tooth is not None:
-            if self.last_site and self.last_site[0].tooth == command.tooth and command.side is None:
+            self._check_open(command.tooth)
+            side = command.side or (here.side if here else Side.FACIAL)
+            target = ToothSide(command.tooth, side)
+            self.lost = False
+        elif here is None:
+            raise CommandError("go to which tooth?")
+        else:
+            other = Side.LINGUAL if here.side is Side.FACIAL else Side.FACIAL
+            target = ToothSide(here.tooth, command.side or other)
+        index = site_order(self.path_order, target).index(command.part) if command.part else 0
+        self.cursor = Position(target, index)
+        return f"At {self.describe_cursor()}"
+
+    def _step(self, command: Step) -> str:
+        here = self.cursor.tooth_side if self.cursor else None
+        if command.teeth > 0:
+            if here is None:
+                raise CommandError("the path is complete")
+            self.cursor = self._next_side(here)
+        else:
+            previous = self._previous_side(here)
+            if previous is None:
+                raise CommandError("already at the start of the path")
+            self.cursor = previous
+        return f"At {self.describe_cursor()}"
+
+    def _readback(self, command: ReadBack) -> str:
+        if command.enable is not None:
+            self.readback_enabled = command.enable
+            return f"Readback {'on' if command.enable else 'off'}"
+        if self.last_site is None:
+            return f"Nothing charted yet. At {self.describe_cursor()}"
+        ts = self.last_site[0]
+        values = [
+            self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part))
+            for part in site_order(self.path_order, ts)
+        ]
+        spoken = " ".join("blank" if v == BLANK else str(v) for v in values)
+        return f"{self.name(ts)} {spoken}"
+
+    # --- findings ------------------------------------------------------------------------------------------
+    def _finding_side(self, tooth: int | None, side: Side | None, what: str = "that") -> ToothSide:
+        """The tooth side a finding belongs to: the named one, or the one that received the last depth."""
+        if tooth is None:
+            if self.last_site is None:
+                raise CommandError(f"{what} on which tooth?")
+            last = self.last_site[0]
+            tooth, side = last.tooth, side or last.side
+        self._check_open(tooth)
+        if side is None:
+            if self.last_site and self.last_site[0].tooth == tooth:
                 side = self.last_site[0].side
             else:
-                side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
-            target = ToothSide(command.tooth, side)
-            if not command.parts:
-                raise CommandError(f"{command.kind.value} on which sites of tooth {command.tooth}?")
+                side = self.cursor.tooth_side.side if self.cursor else Side.FACIAL
+        return ToothSide(tooth, side)
+
+    def _flag(self, command: Flag, entry: _Entry) -> str:
+        what = command.flag.value
+        target = self._finding_side(command.tooth, command.side, what)
+        if command.parts:
             parts: tuple[SitePart, ...] = command.parts
+        elif command.side is not None:
+            parts = site_order(self.path_order, target)  # "calculus lingual": that whole side
+        elif command.tooth is not None:
+            raise CommandError(f"{what} on which sites of {self.tooth_name(command.tooth)}?")
         else:
-            if self.last_site is None:
-                raise CommandError(f"{command.kind.value} on which tooth?")
-            last_side, last_part = self.last_site
-            target = ToothSide(last_side.tooth, command.side or last_side.side)
-            parts = command.parts or (last_part,)
-        if target.tooth in self.skipped:
-            raise CommandError(f"tooth {target.tooth} is marked missing")
-        bit = FLAG_BITS[command.kind]
+            assert self.last_site is not None
+            parts = (self.last_site[1],)
+        bit = FLAG_BITS[command.flag]
         columns = [site_column(target, p) for p in parts]
         for column in columns:
             current = self.value(SequenceType.BLEED_SUP_PLAQ_CALC, target.tooth, column)
             self._set_site(
                 entry, SequenceType.BLEED_SUP_PLAQ_CALC, target.tooth, column, int(max(current, 0) | bit)
             )
-        return f"{command.kind.value} tooth {target.tooth} {' '.join(columns)}"
+        return f"{what} {self.tooth_name(target.tooth)} {' '.join(columns)}"
 
-    def _undo_last(self, entry: _Snapshot) -> str:
+    def _recession(self, command: Recession, entry: _Entry) -> str:
+        target = self._finding_side(command.tooth, command.side, "recession")
+        if len(command.values) == 3:
+            pairs = list(zip(site_order(self.path_order, target), command.values, strict=True))
+        else:
+            parts = command.parts or (SitePart.MID,)
+            pairs = [(p, command.values[0]) for p in parts]
+        said = []
+        for part, value in pairs:
+            if not (0 <= value <= MAX_DEPTH or GM_ABOVE_CEJ < value <= GM_ABOVE_CEJ + MAX_DEPTH):
+                raise CommandError(f"recession {value} is out of range")
+            column = site_column(target, part)
+            self._set_site(entry, SequenceType.GING_MARGIN, target.tooth, column, value)
+            said.append(f"{column} {_gm_spoken(value)}")
+        return f"recession {self.tooth_name(target.tooth)} {', '.join(said)}"
+
+    def _furcation(self, command: Furcation, entry: _Entry) -> str:
+        if not 0 <= command.grade <= MAX_GRADE:
+            raise CommandError(f"furcation grade {command.grade} is out of range 0 to {MAX_GRADE}")
+        target = self._finding_side(command.tooth, command.side, "furcation")
+        column = site_column(target, command.part or SitePart.MID)
+        self._set_site(entry, SequenceType.FURCATION, target.tooth, column, command.grade)
+        return f"furcation grade {command.grade} {self.tooth_name(target.tooth)} {column}"
+
+    def _mobility(self, command: Mobility, entry: _Entry) -> str:
+        if not 0 <= command.grade <= MAX_GRADE:
+            raise CommandError(f"mobility {command.grade} is out of range 0 to {MAX_GRADE}")
+        tooth = command.tooth if command.tooth is not None else None
+        if tooth is None:
+            if self.last_site is None:
+                raise CommandError("mobility of which tooth?")
+            tooth = self.last_site[0].tooth
+        self._check_open(tooth)
+        self._set_row(entry, MeasureRow(SequenceType.MOBILITY, tooth, tooth_value=command.grade))
+        return f"mobility {command.grade} {self.tooth_name(tooth)}"
+
+    # --- undo and summary ----------------------------------------------------------------------------------
+    def _undo_last(self, entry: _Entry) -> str:
         if not self._undo:
             raise CommandError("nothing to undo")
-        for snap in reversed(self._undo.pop()):
-            for key, row in snap.rows.items():
-                entry.rows.setdefault(key, self.rows.get(key))
-                if row is None:
-                    self.rows.pop(key, None)
-                else:
-                    self.rows[key] = row
-            self.cursor, self.last_site = snap.cursor, snap.last_site
-            description = snap.description
-        return f"undone: {description}"
+        undone = self._undo.pop()
+        for key, row in undone.rows.items():
+            entry.rows.setdefault(key, self.rows.get(key))
+            if row is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = row
+        for site, note in undone.flags.items():
+            if note is None:
+                self.flagged_sites.pop(site, None)
+            else:
+                self.flagged_sites[site] = note
+        lost_now = self.lost
+        self._set_where(undone.before)
+        self.lost = self.lost or lost_now  # undoing a command does not tell where the speaker is
+        return f"undone: {undone.description}"
 
     def summary(self) -> str:
         probing = [r for (st, _), r in self.rows.items() if st is SequenceType.PROBING]
@@ -310,25 +673,40 @@ class ExamSession:
             for v in r.sites
             if v > 0 and v & BleedingFlags.BLOOD
         )
+        flagged = len(self.flagged_sites)
+        review = f", {flagged} values to review" if flagged else ""
         return (
             f"Exam ended: {len({r.tooth for r in probing})} teeth charted, "
-            f"{deep} sites 5 mm or deeper, {bleeding} bleeding sites"
+            f"{deep} sites 5 mm or deeper, {bleeding} bleeding sites{review}"
         )
 
     # --- snapshots -----------------------------------------------------------------------------------------
     def _snapshot_all(self) -> _State:
         return _State(
-            dict(self.rows), self.cursor, self.last_site, self.started, self.ended, list(self._undo)
+            dict(self.rows),
+            dict(self.flagged_sites),
+            self._where(),
+            self.started,
+            self.ended,
+            self.paused,
+            self.readback_enabled,
+            list(self._undo),
         )
 
     def _restore(self, state: _State) -> None:
-        self.rows, self.cursor, self.last_site = state.rows, state.cursor, state.last_site
-        self.started, self.ended, self._undo = state.started, state.ended, state.undo
+        self.rows, self.flagged_sites = state.rows, state.flags
+        self._set_where(state.where)
+        self.started, self.ended, self.paused = state.started, state.ended, state.paused
+        self.readback_enabled, self._undo = state.readback_enabled, state.undo
 
 
-def _check_tooth(tooth: int | None) -> None:
-    if tooth is not None and not 1 <= tooth <= 32:
-        raise CommandError(f"tooth {tooth} is not a permanent tooth (1–32)")
+def _names_a_tooth(command: Command) -> bool:
+    """Whether the command says where it goes (so a lost cursor does not matter)."""
+    return getattr(command, "tooth", None) is not None
+
+
+def _gm_spoken(value: int) -> str:
+    return f"plus {value - GM_ABOVE_CEJ}" if value > GM_ABOVE_CEJ else str(value)
 
 
 def _blank_sites(seq: SequenceType) -> tuple[int, int, int, int, int, int]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from voicechart.dictation.commands import Command
+from voicechart.dictation.commands import Command, command_json
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.tables import (
     AuditRow,
@@ -64,20 +62,6 @@ def _row_json(row: MeasureRow | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
-
-
-def command_json(cmd: Command) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cmd):
-        if f.name == "span":
-            continue
-        value = getattr(cmd, f.name)
-        if isinstance(value, Enum):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = [v.value if isinstance(v, Enum) else v for v in value]
-        out[f.name] = value
-    return out
 
 
 class Journal:

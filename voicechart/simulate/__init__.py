@@ -1,0 +1,1 @@
+"""Simulated exams and dictation: ground truth for tests and benchmarks."""
