@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, vad
+from bench import asr_models, recognizer, text_level, vad
 
-BENCHES = {"asr": asr_models.main, "vad": vad.main}
+BENCHES = {
+    "asr": asr_models.main,
+    "vad": vad.main,
+    "recognizer": recognizer.main,
+    "calibrate": recognizer.recalibrate,
+    "audio": asr_models.audio_level,
+    "text": text_level.main,
+}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHES)
