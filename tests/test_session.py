@@ -186,3 +186,12 @@ def test_out_of_range_is_rejected_and_said_not_clipped() -> None:
         result = interpret(text)
         assert result.rejected, text
     assert not session.rows
+
+
+def test_a_flagged_utterance_asks_to_repeat_with_the_tooth() -> None:
+    session = ExamSession()
+    decision = decide(session, interpret("6 by 4"))
+    assert decision.status == "flagged"
+    assert "repeat, with the tooth" in decision.readback
+    assert decide(session, interpret("three two four")).flags  # the cursor is in doubt until a tooth is named
+    assert not decide(session, interpret("tooth 2 facial three two four")).flags

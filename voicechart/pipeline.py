@@ -178,11 +178,11 @@ class Pipeline:
         marks["asr_start"] = time.perf_counter()
         transcript = self.transcriber.transcribe(pcm16_to_float(utt.pcm))
         marks["asr_done"] = time.perf_counter()
-        status, flags, interpretation, outcome = self._decide(transcript)
+        status, flags, interpretation, outcome, readback_text = self._decide(transcript)
         marks["applied"] = time.perf_counter()
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
-        readback = outcome.readback if outcome else ""
+        readback = readback_text
         _utt_id, edit_ids = self.journal.record_utterance(
             session_id=self.session_id,
             seq=seq,
@@ -219,7 +219,9 @@ class Pipeline:
             pms_pending=pending,
         )
 
-    def _decide(self, transcript: Transcript) -> tuple[str, list[str], Interpretation | None, Outcome | None]:
+    def _decide(
+        self, transcript: Transcript
+    ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
         interpretation = interpret(transcript.text, self.options.numbering)
         verdict = judge(
             transcript,
@@ -229,13 +231,13 @@ class Pipeline:
             max_no_speech_prob=self.options.max_no_speech_prob,
         )
         if verdict.status == "noise":
-            return "noise", [verdict.reason], None, None
+            return "noise", [verdict.reason], None, None, ""
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
             session = self._ensure_session()
         decision = decide(session, interpretation, low_confidence=low_confidence)
-        return decision.status, decision.flags, interpretation, decision.outcome
+        return decision.status, decision.flags, interpretation, decision.outcome, decision.readback
 
     def _ensure_session(self) -> ExamSession:
         if self.session is None:

@@ -40,7 +40,7 @@ class AsrSettings(BaseModel):
     initial_prompt: str = ""
     max_new_tokens: int = Field(default=64, ge=8)
     min_avg_logprob: float = -0.45
-    min_avg_logprob_commands: float = -0.3
+    min_avg_logprob_commands: float = -1.5
     max_no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0)
 
 

@@ -368,6 +368,13 @@ class _Parser:
         return readings[0]
 
     # --- tooth commands ------------------------------------------------------------------------------------
+    def _starts_depths_on_a_tooth(self) -> bool:
+        """ "calculus distal, tooth 2 3 …": that tooth starts the depths after it, not the finding."""
+        ahead = 1
+        while (tok := self.peek(ahead)) is not None and tok.is_number:
+            ahead += 1
+        return ahead > 2 or (self.peek_text(ahead) in SIDE_WORDS and self._number_follows(ahead + 1))
+
     def _count_values(self) -> int:
         """How many depth values the number tokens from the cursor on hold (without consuming them)."""
         count, ahead = 0, 0
@@ -562,7 +569,7 @@ class _Parser:
                 if number is False:
                     return None
                 tooth = int(number) if number is not None else None
-            elif text == "tooth" and tooth is None:
+            elif text == "tooth" and tooth is None and not self._starts_depths_on_a_tooth():
                 self.pos += 1
                 number = self._tooth_number(start)
                 if number is False:

@@ -20,6 +20,13 @@ class Decision:
     flags: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
 
+    @property
+    def readback(self) -> str:
+        """What to say back: the session's readback, or why nothing was charted and how to go on."""
+        if self.status == "flagged" and (self.outcome is None or not self.outcome.readback):
+            return f"Not charted: {self.flags[0]}. Please repeat, with the tooth."
+        return self.outcome.readback if self.outcome else ""
+
 
 def decide(
     session: ExamSession | None, interpretation: Interpretation, *, low_confidence: str = ""

@@ -55,6 +55,10 @@ FLAG_BITS = {
     FlagKind.PLAQUE: BleedingFlags.PLAQUE,
     FlagKind.CALCULUS: BleedingFlags.CALCULUS,
 }
+FINDINGS = (Flag, Recession, Furcation, Mobility)
+FINDING_ON_FLAGGED_NOTE = "a finding on a tooth side whose depths are marked for review"
+FINDING_JUMP_NOTE = "a finding on a tooth named away from the one being charted: check the tooth number"
+JUMP_NOTE = "charted on {named}, named away from the path ({expected} was next): check the tooth number"
 UNUSUAL_DEPTH_MM = 10
 UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
 UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
@@ -235,10 +239,17 @@ class ExamSession:
         try:
             for command in commands:
                 entry = _Entry({}, {}, self._where())
+                expected = self._teeth_in_play()
                 text = self._apply_one(command, entry, notes)
+                note = ""
                 if entry.before.lost and not isinstance(command, NOT_UNDONE) and not _names_a_tooth(command):
-                    for site in self._changed_sites(entry):
-                        self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), LOST_NOTE))
+                    note = LOST_NOTE
+                elif isinstance(command, FINDINGS) and _named_elsewhere(command, expected, entry.before.lost):
+                    note = FINDING_JUMP_NOTE
+                elif isinstance(command, FINDINGS) and command.tooth is None and self._depths_flagged(entry):
+                    note = FINDING_ON_FLAGGED_NOTE
+                for site in self._changed_sites(entry) if note else ():
+                    self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), note))
                 for key, before in entry.rows.items():
                     rows_before.setdefault(key, before)
                 entry.description = text
@@ -315,6 +326,24 @@ class ExamSession:
         raise CommandError(f"cannot apply {type(command).__name__}")  # pragma: no cover
 
     # --- rows ----------------------------------------------------------------------------------------------
+    def _depths_flagged(self, entry: _Entry) -> bool:
+        """Whether the tooth side a finding went to (the one charted last) has depths marked for review."""
+        if entry.before.last_site is None:
+            return False
+        ts = entry.before.last_site[0]
+        return any(
+            _is_about_position(note)
+            for part in site_order(self.path_order, ts)
+            for note in self.flagged_sites.get((SequenceType.PROBING, ts.tooth, site_column(ts, part)), ())
+        )
+
+    def _teeth_in_play(self) -> frozenset[int]:
+        """The teeth a finding may name without surprise: where the cursor is, and the tooth charted last."""
+        teeth = {self.cursor.tooth_side.tooth} if self.cursor else set()
+        if self.last_site:
+            teeth.add(self.last_site[0].tooth)
+        return frozenset(teeth)
+
     def _where(self) -> _Cursorish:
         return _Cursorish(self.cursor, self.last_site, self.lost, self._run)
 
@@ -370,8 +399,14 @@ class ExamSession:
         if command.correction:
             self._run = ()
             return self._correction(command, entry)
+        jump = ""
         if command.tooth is not None:
             self._check_open(command.tooth)
+            expected = self.cursor.tooth_side.tooth if self.cursor else None
+            if not self.lost and expected is not None and expected != command.tooth:
+                jump = JUMP_NOTE.format(
+                    named=self.tooth_name(command.tooth), expected=self.tooth_name(expected)
+                )
             side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
             self.cursor = Position(ToothSide(command.tooth, side), 0)
             self.lost = False
@@ -390,7 +425,7 @@ class ExamSession:
             part = site_order(self.path_order, ts)[self.cursor.site_index]
             old = self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part))
             replaced = OVERWRITE_NOTE.format(old=old) if old not in (BLANK, value) else ""
-            self._write_depth(entry, ts, part, value, replaced)
+            self._write_depth(entry, ts, part, value, "; ".join(n for n in (jump, replaced) if n))
             written.append((SequenceType.PROBING, ts.tooth, site_column(ts, part)))
             if ts != current:
                 said.append(self.name(ts))
@@ -398,6 +433,8 @@ class ExamSession:
             said.append(str(value))
             self.cursor = self._advance(self.cursor)
         self._track_run(entry, written, starts_on_side=starts_on_side, continuing=continuing)
+        if jump:
+            self.lost = True  # a misheard tooth number would put every following value on the wrong tooth
         return " ".join(said)
 
     def _track_run(
@@ -698,6 +735,16 @@ class ExamSession:
         self._set_where(state.where)
         self.started, self.ended, self.paused = state.started, state.ended, state.paused
         self.readback_enabled, self._undo = state.readback_enabled, state.undo
+
+
+def _is_about_position(note: str) -> bool:
+    """Notes that doubt where a value went (not the value itself, like a 10 mm pocket)."""
+    return note in (LOST_NOTE, PARTIAL_NOTE, UNCONFIRMED_NOTE) or note.startswith("charted on")
+
+
+def _named_elsewhere(command: Command, expected: frozenset[int], lost: bool) -> bool:
+    tooth = getattr(command, "tooth", None)
+    return tooth is not None and not lost and bool(expected) and tooth not in expected
 
 
 def _names_a_tooth(command: Command) -> bool:
