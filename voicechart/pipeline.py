@@ -33,14 +33,14 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
-from voicechart.errors import PmsError
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.guards import judge
 from voicechart.journal.store import Journal
 from voicechart.pms.connector import PmsConnector
-from voicechart.pms.records import ExamRecord, MeasureRow, SequenceType
+from voicechart.pms.outbox import Outbox
+from voicechart.pms.records import ExamRecord
 
 log = logging.getLogger("voicechart.pipeline")
 CHARTING = (Depths, Flag, Skip, StartExam)
@@ -54,6 +54,8 @@ class PipelineOptions:
     path_order: PathOrder = "maxillary_first"
     numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
+    pms_wait_s: float = 1.0  # how long an utterance waits to see its edits reach the PMS (for latency)
+    flush_timeout_s: float = 120.0  # at the end, how long to keep delivering what the PMS has not taken yet
 
 
 @dataclass(slots=True)
@@ -126,6 +128,28 @@ class Pipeline:
         self.session: ExamSession | None = None
         self._seq = 0
         self._stream_start_wall = 0.0
+        self._committed: dict[int, float] = {}
+        self._commit_seen = threading.Condition()
+        self.outbox = Outbox(journal, connector, on_commit=self._on_commit)
+
+    def _on_commit(self, edit_ids: list[int], at: float) -> None:
+        with self._commit_seen:
+            for edit_id in edit_ids:
+                self._committed[edit_id] = at
+            self._commit_seen.notify_all()
+
+    def _wait_committed(self, edit_ids: list[int]) -> float | None:
+        """When the last of these edits reached the PMS (perf_counter), if within options.pms_wait_s."""
+        if not edit_ids:
+            return None
+        deadline = time.perf_counter() + self.options.pms_wait_s
+        with self._commit_seen:
+            while not all(i in self._committed for i in edit_ids):
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    return None
+                self._commit_seen.wait(timeout=left)
+            return max(self._committed[i] for i in edit_ids)
 
     # --- the loop ------------------------------------------------------------------------------------------
     def run(self, chunks: Iterable[np.ndarray]) -> Iterator[UtteranceResult]:
@@ -144,6 +168,7 @@ class Pipeline:
                 segments.put(_END)
 
         self._stream_start_wall = time.perf_counter()
+        self.outbox.start()
         worker = threading.Thread(target=capture, name="voicechart-capture", daemon=True)
         worker.start()
         try:
@@ -158,7 +183,7 @@ class Pipeline:
                     break
         finally:
             stop.set()
-            self.retry_pending()
+            self.outbox.stop(flush_timeout_s=self.options.flush_timeout_s)
             self.journal.end_session(self.session_id)
         if failure:
             raise failure[0]
@@ -199,12 +224,15 @@ class Pipeline:
             commands=commands if status == "applied" else (),
             edits=edits,
             exam_num=self.exam.exam_num if self.exam else None,
+            exam_notes=outcome.notes if outcome is not None and status == "applied" else (),
+            pat_num=self.pat_num,
         )
         marks["journal"] = time.perf_counter()
-        pending = self._write_to_pms(edit_ids, edits)
-        if outcome is not None and status == "applied":
-            flags.extend(self._write_exam_notes(outcome.notes))
-        marks["pms"] = time.perf_counter()
+        self.outbox.kick()
+        committed_at = self._wait_committed(edit_ids)
+        if committed_at is not None:
+            marks["pms"] = committed_at
+        pending = len(self.journal.pending_edits(self.session_id))
         return UtteranceResult(
             seq=seq,
             text=transcript.text,
@@ -253,48 +281,9 @@ class Pipeline:
         return self.session
 
     # --- PMS -----------------------------------------------------------------------------------------------
-    def _write_to_pms(self, edit_ids: list[int], edits: tuple[Any, ...]) -> int:
-        if self.exam is None:
-            return 0
-        for edit_id, edit in zip(edit_ids, edits, strict=True):
-            try:
-                self.connector.upsert_measure(self.exam.exam_num, edit.after)
-            except PmsError as exc:
-                log.warning("PMS write failed for edit %s: %s", edit_id, type(exc).__name__)
-                self.journal.mark_edit(edit_id, committed=False, error=str(exc))
-            else:
-                self.journal.mark_edit(edit_id, committed=True)
-        return len(self.journal.pending_edits(self.session_id))
-
-    def _write_exam_notes(self, notes: tuple[str, ...]) -> list[str]:
-        """Append exam notes to the PMS exam. The text is already in the journal (the utterance)."""
-        problems = []
-        for note in notes:
-            if self.exam is None:
-                break
-            try:
-                self.connector.append_exam_note(self.exam.exam_num, note)
-            except PmsError as exc:
-                log.warning("PMS exam note write failed: %s", type(exc).__name__)
-                problems.append(f"exam note not written to the PMS ({exc}); it is kept in the journal")
-        return problems
-
     def retry_pending(self) -> int:
-        """Push edits the PMS did not take yet, oldest first; returns how many are still pending."""
-        for row in self.journal.pending_edits(self.session_id):
-            after = MeasureRow(
-                SequenceType(row.sequence_type),
-                row.tooth,
-                row.after["tooth_value"],
-                tuple(row.after["sites"]),
-            )
-            try:
-                self.connector.upsert_measure(row.exam_num, after)
-            except PmsError as exc:
-                self.journal.mark_edit(row.id, committed=False, error=str(exc))
-                break  # keep order: later edits wait for this one
-            self.journal.mark_edit(row.id, committed=True)
-        return len(self.journal.pending_edits(self.session_id))
+        """Deliver what the PMS has not taken yet (this and earlier sessions); returns how many still wait."""
+        return self.outbox.drain().pending
 
     # --- timing --------------------------------------------------------------------------------------------
     def _latencies(self, utt: Utterance, marks: dict[str, float], transcript: Transcript) -> dict[str, float]:
@@ -305,8 +294,10 @@ class Pipeline:
             "asr": ms(marks["asr_done"] - marks["asr_start"]),
             "apply": ms(marks["applied"] - marks["asr_done"]),
             "journal": ms(marks["journal"] - marks["applied"]),
-            "pms": ms(marks["pms"] - marks["journal"]),
         }
+        if "pms" not in marks:
+            return out  # not in the PMS yet (or nothing to write): no end-to-end figure
+        out["pms"] = ms(marks["pms"] - marks["journal"])
         if self.options.realtime:
             speech_end_wall = self._stream_start_wall + utt.speech_end_s
             out["speech_end_to_pms"] = ms(marks["pms"] - speech_end_wall)

@@ -19,6 +19,7 @@ from voicechart.journal.tables import (
     ChartEditRow,
     CommandRow,
     ExamSessionRow,
+    PmsNoteRow,
     UtteranceRow,
     utcnow,
 )
@@ -116,8 +117,11 @@ class Journal:
         commands: tuple[Command, ...],
         edits: tuple[ChartEdit, ...],
         exam_num: int | None,
+        exam_notes: tuple[str, ...] = (),
+        pat_num: int = 0,
     ) -> tuple[int, list[int]]:
-        """Write an utterance with its commands and edits in one transaction; returns their ids."""
+        """Write an utterance with its commands, edits and exam notes in one transaction; returns the ids of
+        the utterance and of its edits."""
         with self._session() as s, s.begin():
             utt = UtteranceRow(
                 session_id=session_id,
@@ -160,23 +164,88 @@ class Journal:
                 for e in edits
             ]
             s.add_all(edit_rows)
+            s.add_all(
+                PmsNoteRow(
+                    session_id=session_id,
+                    utterance_id=utt.id,
+                    kind="exam_note",
+                    pat_num=pat_num,
+                    exam_num=exam_num,
+                    text=note,
+                )
+                for note in exam_notes
+            )
             s.flush()
             return utt.id, [r.id for r in edit_rows]
 
     def mark_edit(self, edit_id: int, *, committed: bool, error: str = "") -> None:
+        self.mark_edits([edit_id], status="committed" if committed else "pending", error=error)
+
+    def mark_edits(self, edit_ids: list[int], *, status: str, error: str = "") -> None:
+        """Record an attempt for edits written together: committed, pending (will be retried) or rejected."""
         with self._session() as s, s.begin():
-            row = s.get_one(ChartEditRow, edit_id)
+            now = utcnow()
+            for row in s.scalars(select(ChartEditRow).where(ChartEditRow.id.in_(edit_ids))):
+                row.attempts += 1
+                row.pms_status = status
+                row.pms_error = error
+                row.pms_committed_at = now if status == "committed" else None
+
+    def add_note(
+        self,
+        *,
+        kind: str,
+        pat_num: int,
+        text: str,
+        exam_num: int | None = None,
+        note_date: dt.date | None = None,
+        prov_num: int = 0,
+        session_id: int | None = None,
+        utterance_id: int | None = None,
+    ) -> int:
+        with self._session() as s, s.begin():
+            row = PmsNoteRow(
+                kind=kind,
+                pat_num=pat_num,
+                text=text,
+                exam_num=exam_num,
+                note_date=note_date,
+                prov_num=prov_num,
+                session_id=session_id,
+                utterance_id=utterance_id,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def mark_note(self, note_id: int, *, status: str, error: str = "", ref: int | None = None) -> None:
+        with self._session() as s, s.begin():
+            row = s.get_one(PmsNoteRow, note_id)
             row.attempts += 1
-            row.pms_status = "committed" if committed else "failed"
+            row.pms_status = status
             row.pms_error = error
-            row.pms_committed_at = utcnow() if committed else None
+            row.pms_ref = ref if ref is not None else row.pms_ref
+            row.pms_committed_at = utcnow() if status == "committed" else None
+
+    def pending_notes(self) -> list[PmsNoteRow]:
+        with self._session() as s:
+            query = select(PmsNoteRow).where(PmsNoteRow.pms_status == "pending").order_by(PmsNoteRow.id)
+            return list(s.scalars(query))
+
+    def rejected_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
+        """Edits the PMS refused: a person must look at them."""
+        with self._session() as s:
+            query = (
+                select(ChartEditRow).where(ChartEditRow.pms_status == "rejected").order_by(ChartEditRow.id)
+            )
+            if session_id is not None:
+                query = query.where(ChartEditRow.session_id == session_id)
+            return list(s.scalars(query))
 
     def pending_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
         """Edits not yet in the PMS, oldest first (the outbox)."""
         with self._session() as s:
-            query = (
-                select(ChartEditRow).where(ChartEditRow.pms_status != "committed").order_by(ChartEditRow.id)
-            )
+            query = select(ChartEditRow).where(ChartEditRow.pms_status == "pending").order_by(ChartEditRow.id)
             if session_id is not None:
                 query = query.where(ChartEditRow.session_id == session_id)
             return list(s.scalars(query))

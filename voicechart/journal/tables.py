@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -75,9 +75,33 @@ class ChartEditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     flagged: Mapped[str] = mapped_column(Text, default="")
-    # pending | committed | failed
+    # pending (not in the PMS yet; retried) | committed | rejected (the PMS refused it: a person must look)
     pms_status: Mapped[str] = mapped_column(String(20), default="pending")
     pms_error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pms_committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PmsNoteRow(Base):
+    """A note on its way to the PMS (also part of the outbox): an exam note (perioexam.Note) or a clinical
+    note (a clinical-note procedure and its procnote)."""
+
+    __tablename__ = "pms_note"
+    __table_args__ = (Index("ix_pms_note_pms_status", "pms_status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_session.id"), nullable=True, index=True)
+    utterance_id: Mapped[int | None] = mapped_column(ForeignKey("utterance.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))  # exam_note | clinical_note
+    pat_num: Mapped[int] = mapped_column(Integer)
+    exam_num: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    prov_num: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text)
+    # pending | committed | rejected
+    pms_status: Mapped[str] = mapped_column(String(20), default="pending")
+    pms_error: Mapped[str] = mapped_column(Text, default="")
+    pms_ref: Mapped[int | None] = mapped_column(Integer, nullable=True)  # e.g. the ProcNum of a clinical note
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     pms_committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from voicechart.pms.records import ExamRecord, MeasureRow, Patient, SequenceType
+from voicechart.pms.records import Appointment, ExamRecord, MeasureRow, Patient, SequenceType
 
 
 class PmsConnector(Protocol):
@@ -13,6 +13,11 @@ class PmsConnector(Protocol):
 
     def get_patient(self, pat_num: int) -> Patient:
         """The patient, or raise PatientNotFound."""
+        ...
+
+    def appointment_in_operatory(self, operatory: int, at: dt.datetime) -> Appointment | None:
+        """The scheduled (or completed) appointment in the operatory at `at` — else the next one that day,
+        else the last one that day — or None when the operatory has no appointment that day."""
         ...
 
     def missing_teeth(self, pat_num: int) -> frozenset[int]:
@@ -35,7 +40,14 @@ class PmsConnector(Protocol):
         ...
 
     def append_exam_note(self, exam_num: int, text: str) -> None:
-        """Append text to perioexam.Note, never overwriting what is there."""
+        """Append text to perioexam.Note, never overwriting what is there. If the note already ends with
+        `text` (a retry), nothing changes."""
+        ...
+
+    def write_clinical_note(self, pat_num: int, note_date: dt.date, text: str, *, prov_num: int = 0) -> int:
+        """A clinical note in the patient's progress notes: a completed clinical-note procedure dated
+        `note_date` with `text` as its procnote (OPENDENTAL.md §2.8, §4.5). Returns the ProcNum. A retry of
+        the same note on the same day finds the note already there and writes nothing."""
         ...
 
     def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:

@@ -71,6 +71,16 @@ class MeasureRow:
     def is_blank(self) -> bool:
         return self.tooth_value == BLANK and all(v == BLANK for v in self.sites)
 
+    def records_nothing(self) -> bool:
+        """Whether the row, as stored, says nothing: no mobility, no skip, no flag, no measurement."""
+        if self.sequence_type is SequenceType.MOBILITY:
+            return self.tooth_value == BLANK
+        if self.sequence_type is SequenceType.SKIP_TOOTH:
+            return self.tooth_value != 1
+        if self.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC:
+            return all(v in (BLANK, 0) for v in self.sites)
+        return all(v == BLANK for v in self.sites)
+
 
 @dataclass(frozen=True, slots=True)
 class Patient:
@@ -83,6 +93,37 @@ class Patient:
     @property
     def display_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    """An appointment on the schedule: who is in which operatory, from when, for how long."""
+
+    apt_num: int
+    pat_num: int
+    operatory: int
+    start: dt.datetime
+    minutes: int  # Open Dental's Pattern: 5 minutes per character
+    prov_num: int
+    prov_hyg: int = 0
+
+    def covers(self, at: dt.datetime) -> bool:
+        return self.start <= at < self.start + dt.timedelta(minutes=self.minutes)
+
+
+def appointment_now(appointments: list[Appointment], at: dt.datetime) -> Appointment | None:
+    """The appointment in progress at `at`; else the next one today; else the last one that ended."""
+    current = [a for a in appointments if a.covers(at)]
+    if current:
+        return min(current, key=lambda a: a.start)
+    upcoming = sorted((a for a in appointments if a.start > at), key=lambda a: a.start)
+    if upcoming:
+        return upcoming[0]
+    past = sorted(appointments, key=lambda a: a.start)
+    return past[-1] if past else None
+
+
+SCHEDULED_STATUSES = frozenset({1, 2})  # ApptStatus Scheduled, Complete
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,15 +23,30 @@ from typing import Any
 import sqlalchemy as sa
 
 from voicechart.errors import ConfigError, PatientNotFound, PmsError, PmsUnavailable
-from voicechart.pms.records import BLANK, SITE_COLUMNS, ExamRecord, MeasureRow, Patient, SequenceType
+from voicechart.pms.records import (
+    BLANK,
+    SCHEDULED_STATUSES,
+    SITE_COLUMNS,
+    Appointment,
+    ExamRecord,
+    MeasureRow,
+    Patient,
+    SequenceType,
+    appointment_now,
+)
 from voicechart.pms.sandbox.schema import (
+    CLINICAL_NOTE_CODE,
     NO_DATE,
     SITE_VALUE_COLUMNS,
+    appointment,
     inserted_key,
     is_sandbox,
     patient,
     perioexam,
     periomeasure,
+    procedurecode,
+    procedurelog,
+    procnote,
     securitylog,
     toothinitial,
 )
@@ -75,15 +90,19 @@ class SandboxConnector:
         *,
         user_num: int = 0,
         clock: Callable[[], dt.datetime] = _now,
+        clinical_note_code: str = CLINICAL_NOTE_CODE,
     ) -> None:
         self._engine = engine
         self._user_num = user_num
         self._clock = clock
         self._owns_engine = False
         self._sandbox_checked = False
+        self.clinical_note_code = clinical_note_code
 
     @classmethod
-    def from_url(cls, url: str, *, user_num: int = 0) -> SandboxConnector:
+    def from_url(
+        cls, url: str, *, user_num: int = 0, clinical_note_code: str = CLINICAL_NOTE_CODE
+    ) -> SandboxConnector:
         """A connector that owns a new engine for `url` (``sqlite:///path.db``, ``mysql+pymysql://…``).
 
         ``close()`` disposes the engine. Nothing is connected until the first call.
@@ -100,7 +119,7 @@ class SandboxConnector:
             raise ConfigError(
                 f"The sandbox PMS URL ({parsed.drivername}) needs the Python package {exc.name!r}."
             ) from None
-        connector = cls(engine, user_num=user_num)
+        connector = cls(engine, user_num=user_num, clinical_note_code=clinical_note_code)
         connector._owns_engine = True
         return connector
 
@@ -117,6 +136,33 @@ class SandboxConnector:
             last_name=str(row.LName),
             pri_prov=int(row.PriProv),
             birthdate=None if birthdate is None or birthdate <= NO_DATE else birthdate,
+        )
+
+    def appointment_in_operatory(self, operatory: int, at: dt.datetime) -> Appointment | None:
+        day = dt.datetime.combine(at.date(), dt.time())
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(appointment).where(
+                    appointment.c.Op == operatory,
+                    appointment.c.AptDateTime >= day,
+                    appointment.c.AptDateTime < day + dt.timedelta(days=1),
+                    appointment.c.AptStatus.in_(SCHEDULED_STATUSES),
+                )
+            ).all()
+        return appointment_now(
+            [
+                Appointment(
+                    apt_num=int(r.AptNum),
+                    pat_num=int(r.PatNum),
+                    operatory=int(r.Op),
+                    start=r.AptDateTime,
+                    minutes=5 * len(r.Pattern),
+                    prov_num=int(r.ProvNum),
+                    prov_hyg=int(r.ProvHyg),
+                )
+                for r in rows
+            ],
+            at,
         )
 
     def missing_teeth(self, pat_num: int) -> frozenset[int]:
@@ -151,7 +197,10 @@ class SandboxConnector:
             exam = _load_exam(conn, exam_num)
         chart: dict[SequenceType, dict[int, MeasureRow]] = {st: {} for st in SequenceType}
         for m in exam.measures:
-            chart[m.sequence_type][m.tooth] = m
+            if (
+                not m.records_nothing()
+            ):  # e.g. the all-zero flag rows Open Dental saves with every probing row
+                chart[m.sequence_type][m.tooth] = m
         return chart
 
     # --- PmsConnector: writes ---
@@ -202,9 +251,11 @@ class SandboxConnector:
     def append_exam_note(self, exam_num: int, text: str) -> None:
         """Append `text` to perioexam.Note, after a newline if a note exists; never overwrites.
 
-        Empty or whitespace-only text is ignored. Not idempotent: each call appends once.
+        Empty or whitespace-only text is ignored. If the note already ends with `text` (a retry of a write
+        that did land), nothing changes.
         """
-        if not text.strip():
+        text = text.strip()
+        if not text:
             return
         now = self._now()
         with self._write() as conn:
@@ -213,6 +264,8 @@ class SandboxConnector:
                 conn.execute(sa.select(perioexam.c.Note).where(perioexam.c.PerioExamNum == exam_num)).scalar()
                 or ""
             )
+            if note.rstrip().endswith(text):
+                return
             separator = "" if not note or note.endswith("\n") else "\n"
             conn.execute(
                 sa.update(perioexam)
@@ -220,6 +273,54 @@ class SandboxConnector:
                 .values(Note=note + separator + text, DateTMeasureEdit=now)
             )
             _log.debug("exam %d: appended %d characters to the note", exam_num, len(text))
+
+    def write_clinical_note(self, pat_num: int, note_date: dt.date, text: str, *, prov_num: int = 0) -> int:
+        """A completed clinical-note procedure dated `note_date` with `text` as its procnote; returns ProcNum.
+        If that note is already on a clinical-note procedure of that day (a retry), nothing is written."""
+        now = self._now()
+        with self._write() as conn:
+            pat = _patient_row(conn, pat_num, lock=True)
+            code = conn.execute(
+                sa.select(procedurecode.c.CodeNum).where(procedurecode.c.ProcCode == self.clinical_note_code)
+            ).scalar()
+            if code is None:
+                raise PmsError(
+                    f"The PMS has no procedure code {self.clinical_note_code!r} for clinical notes."
+                )
+            existing = conn.execute(
+                sa.select(procnote.c.ProcNum)
+                .join(procedurelog, procedurelog.c.ProcNum == procnote.c.ProcNum)
+                .where(
+                    procnote.c.PatNum == pat_num,
+                    procedurelog.c.CodeNum == code,
+                    procedurelog.c.ProcDate == note_date,
+                    procnote.c.Note == text,
+                )
+            ).first()
+            if existing is not None:
+                return int(existing.ProcNum)
+            proc_num = inserted_key(
+                conn.execute(
+                    sa.insert(procedurelog).values(
+                        PatNum=pat_num,
+                        ProcDate=note_date,
+                        ProcStatus=2,  # C, complete
+                        ProvNum=prov_num or int(pat.PriProv),
+                        CodeNum=int(code),
+                        DateEntryC=now.date(),
+                        DateTStamp=now,
+                        SecUserNumEntry=self._user_num,
+                        SecDateEntry=now,
+                    )
+                )
+            )
+            conn.execute(
+                sa.insert(procnote).values(
+                    PatNum=pat_num, ProcNum=proc_num, EntryDateTime=now, UserNum=self._user_num, Note=text
+                )
+            )
+            _log.info("clinical note procedure %d for patient %d", proc_num, pat_num)
+            return proc_num
 
     def close(self) -> None:
         """Dispose of the engine if this connector created it (``from_url``)."""

@@ -33,6 +33,10 @@ OPEN_DENTAL_VERSION = "24.3.0.0"
 SANDBOX_MARKER_PREF = "VoicechartSandboxSchema"
 """PrefName of the row that marks a database as a voicechart sandbox (a real Open Dental never has it)."""
 
+CLINICAL_NOTE_CODE = "Zclin"
+"""The sandbox's clinical-note procedure code: the manual's example of Open Dental's pre-configured dummy code
+(OPENDENTAL.md §2.8). The real default is unverified; an office sets its own in ``pms.clinical_note_code``."""
+
 NO_DATE = dt.date(1, 1, 1)
 """Open Dental's "no date" value (C# ``DateTime.MinValue``)."""
 
@@ -274,6 +278,16 @@ procedurelog = sa.Table(
     sqlite_autoincrement=True,
 )
 
+procedurecode = sa.Table(
+    "procedurecode",
+    metadata,
+    _pk("CodeNum"),
+    _str("ProcCode", 15),
+    _str("Descript", 255),
+    _str("AbbrDesc", 50),
+    sqlite_autoincrement=True,
+)
+
 procnote = sa.Table(
     "procnote",
     metadata,
@@ -365,6 +379,15 @@ def create_sandbox(engine: sa.Engine) -> None:
                 f"{PMS_SCHEMA_VERSION}. Recreate the sandbox (it holds demo data only)."
             )
         metadata.create_all(conn, checkfirst=True)
+        has_note_code = conn.execute(
+            sa.select(procedurecode.c.CodeNum).where(procedurecode.c.ProcCode == CLINICAL_NOTE_CODE)
+        ).first()
+        if has_note_code is None:
+            conn.execute(
+                procedurecode.insert().values(
+                    ProcCode=CLINICAL_NOTE_CODE, Descript="Clinical Note", AbbrDesc="ClinNote"
+                )
+            )
         if marker is None:
             conn.execute(
                 preference.insert(),

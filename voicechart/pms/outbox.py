@@ -1,0 +1,228 @@
+"""The outbox: delivers what the journal holds for the PMS — chart edits and notes — in order, retrying.
+
+Everything is in the journal before the PMS is touched; the outbox only reads the journal and records each
+attempt there, so a crash or a restart loses nothing: the next outbox (the next `listen`, or `voicechart
+outbox --flush`) picks up where this one stopped.
+
+- Edits to the same periomeasure row that are still waiting are coalesced: each edit carries the whole row,
+  so only the newest needs to be written, and rows are written in the order of their newest edit. When the API
+  throttles (remote mode, 1 request/s), the chart catches up without dropping or reordering anything.
+- A PMS that is down or throttling is retried with exponential backoff (capped, with jitter); a write the PMS
+  refuses (400) is marked "rejected" with its reason for a person to look at, and the rest goes on.
+- Every write that reaches the PMS is audited in the journal (numbers only, never names or note text).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voicechart.errors import PmsError, PmsThrottled, PmsUnavailable
+from voicechart.journal.store import Journal
+from voicechart.journal.tables import ChartEditRow, PmsNoteRow
+from voicechart.pms.connector import PmsConnector
+from voicechart.pms.records import MeasureRow, SequenceType
+
+_log = logging.getLogger("voicechart.outbox")
+ACTOR = "voicechart"
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    written: int  # PMS writes made
+    committed_edits: int  # journal edits now in the PMS (several per write when coalesced)
+    pending: int  # still waiting
+    error: str = ""  # why the pass stopped early, if it did
+
+
+def coalesce(edits: list[ChartEditRow]) -> list[list[ChartEditRow]]:
+    """Pending edits grouped by (exam, sequence type, tooth), each group ending with its newest edit; the
+    groups in the order of their newest edits."""
+    groups: dict[tuple[int, int, int], list[ChartEditRow]] = {}
+    for edit in sorted(edits, key=lambda e: e.id):
+        groups.setdefault((edit.exam_num, edit.sequence_type, edit.tooth), []).append(edit)
+    return sorted(groups.values(), key=lambda group: group[-1].id)
+
+
+def measure_row(edit: ChartEditRow) -> MeasureRow:
+    sites = tuple(edit.after["sites"])
+    return MeasureRow(
+        SequenceType(edit.sequence_type),
+        edit.tooth,
+        int(edit.after["tooth_value"]),
+        (sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]),
+    )
+
+
+class Outbox:
+    """Drains the journal's outbox into one PMS, in a background thread (`start`) or on demand (`drain`)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        connector: PmsConnector,
+        *,
+        max_backoff_s: float = 30.0,
+        on_commit: Callable[[list[int], float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.journal = journal
+        self.connector = connector
+        self.max_backoff_s = max_backoff_s
+        self.on_commit = on_commit
+        self._sleep = sleep
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._failures = 0
+        self._last_exc: PmsUnavailable | None = None
+        self.last_error = ""
+        self.pending = 0
+        self._lock = threading.Lock()  # one drain at a time
+
+    # --- one pass ------------------------------------------------------------------------------------------
+    def drain(self) -> DrainResult:
+        """Write everything that is waiting, oldest first, until done or the PMS stops answering."""
+        with self._lock:
+            return self._drain()
+
+    def _drain(self) -> DrainResult:
+        written = committed = 0
+        for group in coalesce(self.journal.pending_edits()):
+            newest = group[-1]
+            ids = [e.id for e in group]
+            try:
+                self.connector.upsert_measure(newest.exam_num, measure_row(newest))
+            except PmsUnavailable as exc:
+                self.journal.mark_edits(ids, status="pending", error=str(exc))
+                return self._stopped(exc, written, committed)
+            except PmsError as exc:
+                self.journal.mark_edits(ids, status="rejected", error=str(exc))
+                self.journal.audit(
+                    actor=ACTOR,
+                    action="pms_write_rejected",
+                    object_type="periomeasure",
+                    object_id=_key(newest),
+                )
+                _log.warning(
+                    "the PMS refused edit %d (exam %d): %s", newest.id, newest.exam_num, type(exc).__name__
+                )
+                continue
+            self.journal.mark_edits(ids, status="committed")
+            self.journal.audit(
+                actor=ACTOR,
+                action="pms_write",
+                object_type="periomeasure",
+                object_id=_key(newest),
+                detail=f"edits {','.join(map(str, ids))}",
+            )
+            written += 1
+            committed += len(ids)
+            if self.on_commit is not None:
+                self.on_commit(ids, time.perf_counter())
+        for note in self.journal.pending_notes():
+            try:
+                ref = self._write_note(note)
+            except PmsUnavailable as exc:
+                self.journal.mark_note(note.id, status="pending", error=str(exc))
+                return self._stopped(exc, written, committed)
+            except PmsError as exc:
+                self.journal.mark_note(note.id, status="rejected", error=str(exc))
+                continue
+            self.journal.mark_note(note.id, status="committed", ref=ref)
+            self.journal.audit(
+                actor=ACTOR, action="pms_write", object_type=note.kind, object_id=f"note {note.id}"
+            )
+            written += 1
+        self._failures = 0
+        self.last_error = ""
+        self.pending = 0
+        return DrainResult(written, committed, 0)
+
+    def _write_note(self, note: PmsNoteRow) -> int | None:
+        if note.kind == "exam_note":
+            if note.exam_num is None:
+                raise PmsError("an exam note without an exam")
+            self.connector.append_exam_note(note.exam_num, note.text)
+            return None
+        if note.note_date is None:
+            raise PmsError("a clinical note without a date")
+        return self.connector.write_clinical_note(
+            note.pat_num, note.note_date, note.text, prov_num=note.prov_num
+        )
+
+    def _stopped(self, exc: PmsUnavailable, written: int, committed: int) -> DrainResult:
+        self._failures += 1
+        self._last_exc = exc
+        self.last_error = str(exc)
+        self.pending = len(self.journal.pending_edits()) + len(self.journal.pending_notes())
+        _log.warning("PMS unavailable (%s); %d waiting in the journal", type(exc).__name__, self.pending)
+        return DrainResult(written, committed, self.pending, self.last_error)
+
+    def backoff_s(self, error: PmsUnavailable | None = None) -> float:
+        if isinstance(error, PmsThrottled):
+            return float(error.retry_after_s)
+        base: float = min(self.max_backoff_s, 0.5 * 2.0 ** max(0, self._failures - 1))
+        return base * random.uniform(0.8, 1.2)
+
+    # --- background ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="voicechart-outbox", daemon=True)
+            self._thread.start()
+
+    def kick(self) -> None:
+        """New work in the journal: write it now (unless backing off)."""
+        self._wake.set()
+
+    def stop(self, *, flush_timeout_s: float = 10.0) -> int:
+        """Deliver what is waiting (up to the timeout), stop the thread; returns how many still wait."""
+        deadline = time.monotonic() + flush_timeout_s
+        while time.monotonic() < deadline:
+            result = self.drain()
+            if result.pending == 0 and not result.error:
+                break
+            self._sleep(min(self.backoff_s(self._last_exc), max(0.0, deadline - time.monotonic())))
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        return len(self.journal.pending_edits()) + len(self.journal.pending_notes())
+
+    def wait_until_delivered(self, timeout_s: float) -> bool:
+        """Block until nothing waits (True) or the timeout passes (False)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.journal.pending_edits() and not self.journal.pending_notes():
+                return True
+            self.kick()
+            time.sleep(0.05)
+        return False
+
+    def _run(self) -> None:
+        delay: float | None = None
+        while not self._stop.is_set():
+            self._wake.wait(timeout=delay)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                result = self.drain()
+            except Exception:  # the journal itself failed: keep the thread alive, say so, try again later
+                _log.exception("outbox pass failed")
+                delay = self.max_backoff_s
+                continue
+            delay = None if not result.error else self._delay_after(result)
+
+    def _delay_after(self, result: DrainResult) -> float:
+        return self.backoff_s(self._last_exc)
+
+
+def _key(edit: ChartEditRow) -> str:
+    return f"exam {edit.exam_num} {SequenceType(edit.sequence_type).api_name} tooth {edit.tooth}"
