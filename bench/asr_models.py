@@ -52,7 +52,9 @@ def run_models(models: tuple[str, ...], results_name: str) -> None:
                     pms_url=f"sqlite:///{tmp}/pms.sqlite3",
                 )
             asr = [r.latency_ms["asr"] for r in run.results]
-            e2e = [r.latency_ms["speech_end_to_pms"] for r in run.results if r.status == "applied"]
+            e2e = [
+                r.latency_ms["speech_end_to_pms"] for r in run.results if "speech_end_to_pms" in r.latency_ms
+            ]
             rows.append(
                 {
                     "model": model,

@@ -27,7 +27,13 @@ app.add_typer(pms_app, name="pms")
 
 PmsOption = Annotated[
     str | None,
-    typer.Option("--pms", "--pms-url", help="PMS URL: a sandbox database URL; default the embedded sandbox."),
+    typer.Option(
+        "--pms",
+        "--pms-url",
+        help="PMS: an Open Dental API URL (http(s)://…/api/v1, keys from VOICECHART_OD_DEVELOPER_KEY and "
+        "VOICECHART_OD_CUSTOMER_KEY), or a sandbox database URL (sqlite:///…, mysql+pymysql://…). "
+        "Default: the embedded sandbox.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per utterance on stdout.")]
 DEMO_SAMPLE = "a-piper-joe"
@@ -78,6 +84,101 @@ def pms_init(
         engine.dispose()
 
 
+@pms_app.command("serve")
+def pms_serve(
+    pms: PmsOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port (Open Dental's API Service uses 30223).")] = 30223,
+    throttle: Annotated[
+        bool, typer.Option("--throttle", help="Behave like the remote API: 1 request per second per key.")
+    ] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Add the demo data first.")] = False,
+) -> None:
+    """Serve the sandbox over Open Dental's REST API (the documented subset) at http://HOST:PORT/api/v1.
+
+    The keys it accepts are VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY from the environment.
+    """
+    import os
+
+    import sqlalchemy as sa
+    import uvicorn
+
+    from voicechart.pms.sandbox.api import SandboxApi
+    from voicechart.pms.sandbox.schema import create_sandbox
+    from voicechart.pms.sandbox.seed import seed_demo
+    from voicechart.runner import is_api_url
+
+    settings = _settings(pms)
+    url = settings.resolved_pms_url
+    if is_api_url(url):
+        raise VoicechartError("pms serve serves a sandbox database; give --pms a database URL")
+    developer, customer = (os.environ.get(f"VOICECHART_OD_{k}_KEY", "") for k in ("DEVELOPER", "CUSTOMER"))
+    if not developer or not customer:
+        raise VoicechartError(
+            "set VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY: the keys clients must send"
+        )
+    sqlite = url.startswith("sqlite")
+    engine = sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args={"check_same_thread": False, "timeout": 30} if sqlite else {},
+    )
+    create_sandbox(engine)
+    if demo:
+        seed_demo(engine, dt.date.today())
+    api = SandboxApi(
+        engine, developer_key=developer, customer_key=customer, throttle_s=1.0 if throttle else 0.0
+    )
+    mode = "throttled to 1 request/s per key (like the remote API)" if throttle else "not throttled"
+    typer.echo(f"Open Dental API (sandbox {_redact(url)}) on http://{host}:{port}/api/v1, {mode}", err=True)
+    try:
+        uvicorn.run(api.app(), host=host, port=port, log_level="warning")
+    finally:
+        engine.dispose()
+
+
+# --- outbox ------------------------------------------------------------------------------------------------
+@app.command()
+def outbox(
+    pms: PmsOption = None,
+    flush: Annotated[bool, typer.Option("--flush", help="Deliver what is waiting, now.")] = False,
+) -> None:
+    """What the journal holds for the PMS that the PMS has not taken yet (and what it refused)."""
+    from voicechart.journal.store import Journal
+    from voicechart.pms.outbox import Outbox
+    from voicechart.runner import open_connector
+
+    settings = _settings(pms)
+    url = settings.resolved_pms_url
+    journal = Journal(settings.journal_url)
+    try:
+        if flush:
+            connector = open_connector(url, settings)
+            try:
+                result = Outbox(journal, connector, pms_url=url).drain()
+            finally:
+                connector.close()
+            typer.echo(f"Delivered {result.committed_edits} edits in {result.written} writes.")
+            if result.error:
+                typer.echo(f"Stopped: {result.error}")
+        edits = journal.pending_edits(pms_url=url)
+        notes = journal.pending_notes(url)
+        typer.echo(f"Waiting for {_redact(url)}: {len(edits)} chart edits, {len(notes)} notes.")
+        for edit in edits[:20]:
+            why = f" — last attempt: {edit.pms_error}" if edit.pms_error else ""
+            typer.echo(
+                f"  exam {edit.exam_num} tooth {edit.tooth} (edit {edit.id}, {edit.attempts} attempts){why}"
+            )
+        rejected = journal.rejected_edits()
+        if rejected:
+            typer.echo(f"Refused by the PMS ({len(rejected)}), for a person to look at:")
+            for edit in rejected[:20]:
+                typer.echo(f"  exam {edit.exam_num} tooth {edit.tooth} (edit {edit.id}): {edit.pms_error}")
+    finally:
+        journal.close()
+
+
 # --- models ------------------------------------------------------------------------------------------------
 @app.command()
 def models() -> None:
@@ -104,10 +205,11 @@ def _run(
     settings: Settings,
     sources: Iterable[str],
     *,
-    pat_num: int,
+    pat_num: int | None,
     realtime: bool,
     as_json: bool,
     show_chart: bool,
+    operatory: int | None = None,
 ) -> int:
     from voicechart.journal.store import Journal
     from voicechart.render import render_chart
@@ -117,9 +219,11 @@ def _run(
     started = time.perf_counter()
     transcriber = load_transcriber(settings)
     journal = Journal(settings.journal_url)
-    connector = open_connector(url)
+    connector = open_connector(url, settings)
     results = []
     try:
+        if pat_num is None:
+            pat_num = _patient_in_operatory(connector, operatory, err=as_json)
         for source in sources:
             pipeline = build_pipeline(
                 settings,
@@ -129,6 +233,7 @@ def _run(
                 pat_num=pat_num,
                 pms_url=url,
                 realtime=realtime,
+                operatory=operatory,
             )
             for result in pipeline.run(source_chunks(source, realtime=realtime)):
                 results.append(result)
@@ -139,7 +244,9 @@ def _run(
             pending = pipeline.retry_pending()
             if pending:
                 typer.echo(
-                    f"WARNING: {pending} chart edits are not in the PMS yet; they are kept in the journal."
+                    f"WARNING: {pending} edits are not in the PMS yet ({pipeline.outbox.last_error}). They "
+                    "are kept in the journal and go at the next run, or with `voicechart outbox --flush`.",
+                    err=True,
                 )
             if show_chart and pipeline.exam is not None:
                 chart = connector.read_chart(pipeline.exam.exam_num)
@@ -154,6 +261,20 @@ def _run(
     return 0
 
 
+def _patient_in_operatory(connector: Any, operatory: int | None, *, err: bool) -> int:
+    if operatory is None:
+        raise VoicechartError(
+            "say which patient: --patient PATNUM, or --operatory N to take today's schedule"
+        )
+    now = dt.datetime.now()
+    appointment = connector.appointment_in_operatory(operatory, now)
+    if appointment is None:
+        raise VoicechartError(f"no appointment in operatory {operatory} today; give --patient PATNUM")
+    when = appointment.start.strftime("%H:%M")
+    typer.echo(f"Operatory {operatory}: patient {appointment.pat_num} (appointment at {when})", err=err)
+    return int(appointment.pat_num)
+
+
 def _echo_result(result: Any) -> None:
     mark = {"applied": "✓", "flagged": "?", "transcript_only": "·", "noise": "~"}.get(result.status, " ")
     line = f"{mark} [{result.audio['start_s']:6.2f}s] {result.text!r:45} {result.status}"
@@ -161,13 +282,15 @@ def _echo_result(result: Any) -> None:
         line += f" → {result.readback}"
     if result.flags:
         line += f"  (flag: {'; '.join(result.flags)})"
+    if result.pms_pending:
+        line += f"  [{result.pms_pending} not in the PMS yet]"
     typer.echo(line)
 
 
 def _echo_timing(results: list[Any], elapsed: float, load_s: float, *, err: bool) -> None:
     import statistics
 
-    per = [r.latency_ms["speech_end_to_pms"] for r in results if r.status == "applied"]
+    per = [r.latency_ms["speech_end_to_pms"] for r in results if "speech_end_to_pms" in r.latency_ms]
     asr = [r.latency_ms["asr"] for r in results]
     typer.echo("", err=err)
     typer.echo(
@@ -199,7 +322,13 @@ def replay(
 
 @app.command()
 def listen(
-    patient: Annotated[int, typer.Option("--patient", help="PatNum of the patient being charted.")],
+    patient: Annotated[
+        int | None, typer.Option("--patient", help="PatNum of the patient being charted.")
+    ] = None,
+    operatory: Annotated[
+        int | None,
+        typer.Option("--operatory", help="Take the patient from today's schedule in this operatory."),
+    ] = None,
     source: Annotated[
         str, typer.Option("--source", help="'-' = raw s16le 16 kHz mono PCM on stdin, or a file.")
     ] = "-",
@@ -210,7 +339,15 @@ def listen(
     """The live pipeline. Ends at the end of input or on "end exam"."""
     settings = _settings(pms)
     live = realtime or source == "-"
-    _run(settings, [source], pat_num=patient, realtime=live, as_json=as_json, show_chart=not as_json)
+    _run(
+        settings,
+        [source],
+        pat_num=patient,
+        operatory=operatory,
+        realtime=live,
+        as_json=as_json,
+        show_chart=not as_json,
+    )
 
 
 @app.command()
@@ -223,7 +360,7 @@ def chart(
     from voicechart.runner import open_connector
 
     settings = _settings(pms)
-    connector = open_connector(settings.resolved_pms_url)
+    connector = open_connector(settings.resolved_pms_url, settings)
     try:
         exam = connector.previous_exam(patient, dt.date.today() + dt.timedelta(days=1))
         if exam is None:

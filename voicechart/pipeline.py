@@ -33,6 +33,7 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
+from voicechart.errors import PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
@@ -130,7 +131,7 @@ class Pipeline:
         self._stream_start_wall = 0.0
         self._committed: dict[int, float] = {}
         self._commit_seen = threading.Condition()
-        self.outbox = Outbox(journal, connector, on_commit=self._on_commit)
+        self.outbox = Outbox(journal, connector, pms_url=pms_url, on_commit=self._on_commit)
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
         with self._commit_seen:
@@ -263,7 +264,11 @@ class Pipeline:
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
-            session = self._ensure_session()
+            try:
+                session = self._ensure_session()
+            except PmsUnavailable as exc:  # kept in the journal with its audio; the next utterance retries
+                reason = f"the exam could not be opened: {exc}"
+                return "flagged", [reason], interpretation, None, "The PMS is not answering. Nothing charted."
         decision = decide(session, interpretation, low_confidence=low_confidence)
         return decision.status, decision.flags, interpretation, decision.outcome, decision.readback
 

@@ -4,6 +4,7 @@ lazily, never at import time."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,16 +27,23 @@ def is_api_url(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
 
-def open_connector(url: str) -> PmsConnector:
-    """A database URL is the sandbox in-process; an http(s) URL is an Open Dental API."""
+def open_connector(url: str, settings: Settings) -> PmsConnector:
+    """An http(s) URL is an Open Dental API (keys from the environment); a database URL is the sandbox,
+    in-process."""
     if is_api_url(url):
-        raise ConfigError(
-            "The Open Dental REST API connector is not part of this version yet; use the embedded sandbox "
-            "(omit --pms) or a sandbox database URL (sqlite:///… or mysql+pymysql://…)."
+        from voicechart.pms.odapi.client import OpenDentalApi
+        from voicechart.pms.odapi.connector import OpenDentalApiConnector
+
+        api = OpenDentalApi(
+            url,
+            developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
+            customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
+            timeout_s=settings.pms.api_timeout_s,
         )
+        return OpenDentalApiConnector(api, clinical_note_code=settings.pms.clinical_note_code)
     from voicechart.pms.sandbox.connector import SandboxConnector
 
-    return SandboxConnector.from_url(url)
+    return SandboxConnector.from_url(url, clinical_note_code=settings.pms.clinical_note_code)
 
 
 def resolve(settings: Settings) -> ResolvedModel:
@@ -90,6 +98,7 @@ def build_pipeline(
     pms_url: str,
     realtime: bool,
     today: dt.date | None = None,
+    operatory: int | None = None,
 ) -> Pipeline:
     connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
     return Pipeline(
@@ -108,6 +117,9 @@ def build_pipeline(
             path_order=settings.exam.path_order,
             numbering=settings.exam.numbering,
             realtime=realtime,
+            pms_wait_s=settings.pms.wait_ms / 1000,
+            flush_timeout_s=settings.pms.flush_timeout_s,
         ),
         today=today,
+        operatory=operatory,
     )

@@ -61,6 +61,16 @@ class ExamSettings(BaseModel):
     numbering: Literal["universal", "fdi"] = "universal"
 
 
+class PmsSettings(BaseModel):
+    """How voicechart talks to the PMS. The Open Dental API keys are secrets: only from the environment
+    (VOICECHART_OD_DEVELOPER_KEY, VOICECHART_OD_CUSTOMER_KEY), never from a settings file."""
+
+    clinical_note_code: str = "Zclin"
+    api_timeout_s: float = Field(default=10.0, gt=0)
+    wait_ms: int = Field(default=1000, ge=0)
+    flush_timeout_s: float = Field(default=120.0, ge=0)
+
+
 def _default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
@@ -80,6 +90,7 @@ class Settings(BaseSettings):
     asr: AsrSettings = AsrSettings()
     vad: VadSettings = VadSettings()
     exam: ExamSettings = ExamSettings()
+    pms: PmsSettings = PmsSettings()
 
     @classmethod
     def settings_customise_sources(

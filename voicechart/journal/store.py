@@ -227,9 +227,14 @@ class Journal:
             row.pms_ref = ref if ref is not None else row.pms_ref
             row.pms_committed_at = utcnow() if status == "committed" else None
 
-    def pending_notes(self) -> list[PmsNoteRow]:
+    def pending_notes(self, pms_url: str | None = None) -> list[PmsNoteRow]:
+        """Notes not yet in the PMS (of sessions with that PMS, if given), oldest first."""
         with self._session() as s:
             query = select(PmsNoteRow).where(PmsNoteRow.pms_status == "pending").order_by(PmsNoteRow.id)
+            if pms_url is not None:
+                query = query.join(ExamSessionRow, ExamSessionRow.id == PmsNoteRow.session_id).where(
+                    ExamSessionRow.pms_url == redact_url(pms_url)
+                )
             return list(s.scalars(query))
 
     def rejected_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
@@ -242,12 +247,16 @@ class Journal:
                 query = query.where(ChartEditRow.session_id == session_id)
             return list(s.scalars(query))
 
-    def pending_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
-        """Edits not yet in the PMS, oldest first (the outbox)."""
+    def pending_edits(self, session_id: int | None = None, pms_url: str | None = None) -> list[ChartEditRow]:
+        """Edits not yet in the PMS (of one session, or of the sessions with that PMS), oldest first."""
         with self._session() as s:
             query = select(ChartEditRow).where(ChartEditRow.pms_status == "pending").order_by(ChartEditRow.id)
             if session_id is not None:
                 query = query.where(ChartEditRow.session_id == session_id)
+            if pms_url is not None:
+                query = query.join(ExamSessionRow, ExamSessionRow.id == ChartEditRow.session_id).where(
+                    ExamSessionRow.pms_url == redact_url(pms_url)
+                )
             return list(s.scalars(query))
 
     def utterances(self, session_id: int) -> list[UtteranceRow]:

@@ -66,12 +66,14 @@ class Outbox:
         journal: Journal,
         connector: PmsConnector,
         *,
+        pms_url: str,
         max_backoff_s: float = 30.0,
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.journal = journal
         self.connector = connector
+        self.pms_url = pms_url  # only what was meant for this PMS goes to it
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
         self._sleep = sleep
@@ -93,7 +95,7 @@ class Outbox:
 
     def _drain(self) -> DrainResult:
         written = committed = 0
-        for group in coalesce(self.journal.pending_edits()):
+        for group in coalesce(self.journal.pending_edits(pms_url=self.pms_url)):
             newest = group[-1]
             ids = [e.id for e in group]
             try:
@@ -125,7 +127,7 @@ class Outbox:
             committed += len(ids)
             if self.on_commit is not None:
                 self.on_commit(ids, time.perf_counter())
-        for note in self.journal.pending_notes():
+        for note in self.journal.pending_notes(self.pms_url):
             try:
                 ref = self._write_note(note)
             except PmsUnavailable as exc:
@@ -160,9 +162,17 @@ class Outbox:
         self._failures += 1
         self._last_exc = exc
         self.last_error = str(exc)
-        self.pending = len(self.journal.pending_edits()) + len(self.journal.pending_notes())
+        self.pending = len(self.journal.pending_edits(pms_url=self.pms_url)) + len(
+            self.journal.pending_notes(self.pms_url)
+        )
         _log.warning("PMS unavailable (%s); %d waiting in the journal", type(exc).__name__, self.pending)
         return DrainResult(written, committed, self.pending, self.last_error)
+
+    def waiting(self) -> int:
+        """Edits and notes for this PMS still in the journal's outbox."""
+        return len(self.journal.pending_edits(pms_url=self.pms_url)) + len(
+            self.journal.pending_notes(self.pms_url)
+        )
 
     def backoff_s(self, error: PmsUnavailable | None = None) -> float:
         if isinstance(error, PmsThrottled):
@@ -193,13 +203,17 @@ class Outbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        return len(self.journal.pending_edits()) + len(self.journal.pending_notes())
+        return len(self.journal.pending_edits(pms_url=self.pms_url)) + len(
+            self.journal.pending_notes(self.pms_url)
+        )
 
     def wait_until_delivered(self, timeout_s: float) -> bool:
         """Block until nothing waits (True) or the timeout passes (False)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not self.journal.pending_edits() and not self.journal.pending_notes():
+            if not self.journal.pending_edits(pms_url=self.pms_url) and not self.journal.pending_notes(
+                self.pms_url
+            ):
                 return True
             self.kick()
             time.sleep(0.05)

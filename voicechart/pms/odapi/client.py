@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import httpx
@@ -19,6 +21,9 @@ from voicechart.errors import (
 
 _log = logging.getLogger("voicechart.pms.api")
 PAGE_SIZE = 100  # Open Dental returns at most 100 items per request (OPENDENTAL.md §4.1)
+REMOTE_HOST = "api.opendental.com"
+REMOTE_INTERVAL_S = 1.0
+THROTTLE_RETRIES = 3
 
 
 class OpenDentalApi:
@@ -31,6 +36,7 @@ class OpenDentalApi:
         developer_key: str,
         customer_key: str,
         timeout_s: float = 10.0,
+        min_interval_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not developer_key or not customer_key:
@@ -39,6 +45,12 @@ class OpenDentalApi:
                 "VOICECHART_OD_CUSTOMER_KEY in the environment (never in a committed file)."
             )
         self.base_url = base_url.rstrip("/")
+        # The remote API allows 1 request/s per key; the Local API and the API Service are not throttled.
+        if min_interval_s is None:
+            min_interval_s = REMOTE_INTERVAL_S if REMOTE_HOST in self.base_url else 0.0
+        self.min_interval_s = min_interval_s
+        self._pace = threading.Lock()
+        self._next_allowed = 0.0
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             headers={
@@ -81,15 +93,37 @@ class OpenDentalApi:
         self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
         where = f"the Open Dental API at {self.base_url}"
-        try:
-            response = self._http.request(method, path.lstrip("/"), params=params, json=json)
-        except httpx.TimeoutException:
-            raise PmsUnavailable(f"{where} did not answer in time; the edit is kept and retried.") from None
-        except httpx.TransportError:
-            raise PmsUnavailable(
-                f"Cannot reach {where} (is Open Dental running, and the API enabled?); the edit is kept and "
-                "retried."
-            ) from None
+        for _attempt in range(THROTTLE_RETRIES):
+            response = self._send(method, path, params, json, where)
+            if response.status_code != 429:
+                break
+            time.sleep(
+                _retry_after(response)
+            )  # a throttled request was not processed: sending it again is safe
+        return self._result(method, path, response, where)
+
+    def _send(
+        self, method: str, path: str, params: dict[str, Any] | None, json: Any, where: str
+    ) -> httpx.Response:
+        with self._pace:  # one request at a time, no faster than the API allows
+            wait = self._next_allowed - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                return self._http.request(method, path.lstrip("/"), params=params, json=json)
+            except httpx.TimeoutException:
+                raise PmsUnavailable(
+                    f"{where} did not answer in time; the edit is kept and retried."
+                ) from None
+            except httpx.TransportError:
+                raise PmsUnavailable(
+                    f"Cannot reach {where} (is Open Dental running, and the API enabled?); the edit is kept "
+                    "and retried."
+                ) from None
+            finally:
+                self._next_allowed = time.monotonic() + self.min_interval_s
+
+    def _result(self, method: str, path: str, response: httpx.Response, where: str) -> Any:
         status = response.status_code
         _log.debug("%s %s → %d", method, path, status)
         if status in (200, 201):
@@ -106,14 +140,21 @@ class OpenDentalApi:
         if status in (404, 410):
             raise PmsNotFound(f"Open Dental has no such record ({method} {path}: {message}).")
         if status == 429:
-            retry = response.headers.get("Retry-After", "1")
             raise PmsThrottled(
                 f"{where} asks to slow down (rate limit); waiting before the next request.",
-                retry_after_s=float(retry) if retry.replace(".", "", 1).isdigit() else 1.0,
+                retry_after_s=_retry_after(response),
             )
         if status == 504:
             raise PmsUnavailable(f"{where} timed out on {method} {path} (504); the edit is kept and retried.")
         raise PmsUnavailable(f"{where} answered {status} to {method} {path}; the edit is kept and retried.")
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After", "1")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
 
 
 def _message(response: httpx.Response) -> str:

@@ -812,3 +812,38 @@ def _exam_for_write(conn: sa.Connection, exam_num: int) -> sa.Row[Any]:
     if exam is None:
         raise PmsRejected("PerioExamNum is invalid.")
     return exam
+
+
+class BackgroundServer:
+    """The API served by uvicorn on a thread, for tests and benchmarks (the CLI is `voicechart pms serve`)."""
+
+    def __init__(self, api: SandboxApi, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = int(probe.getsockname()[1])
+        self.host, self.port = host, port
+        config = uvicorn.Config(api.app(), host=host, port=port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="sandbox-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/v1"
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the sandbox API server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
