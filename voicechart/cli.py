@@ -435,3 +435,7 @@ def main() -> None:
     except VoicechartError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()

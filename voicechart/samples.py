@@ -18,10 +18,9 @@ from voicechart.audio.sources import array_chunks, decode_file
 from voicechart.journal.store import Journal
 from voicechart.pipeline import UtteranceResult
 from voicechart.pms.records import MeasureRow, SequenceType
-from voicechart.pms.sandbox.connector import SandboxConnector
 from voicechart.pms.sandbox.schema import create_sandbox
 from voicechart.pms.sandbox.seed import add_patient, seed_demo
-from voicechart.runner import build_pipeline
+from voicechart.runner import build_pipeline, open_connector
 from voicechart.settings import SAMPLES_DIR, Settings
 
 
@@ -55,10 +54,14 @@ def replay_sample(
     transcriber: WhisperTranscriber,
     pms_url: str,
     audio_filter: Callable[[np.ndarray], np.ndarray] | None = None,
+    sandbox_url: str | None = None,
 ) -> SampleRun:
-    """A new patient with the sample's missing teeth in the sandbox at `pms_url`, the sample's audio through
-    the real pipeline, and the resulting chart read back from the PMS and scored."""
-    engine = sa.create_engine(pms_url)
+    """A new patient with the sample's missing teeth in the sandbox, the sample's audio through the real
+    pipeline into the PMS at `pms_url`, and the resulting chart read back from that PMS and scored.
+
+    `pms_url` is the sandbox database itself, or an Open Dental API URL serving the sandbox database at
+    `sandbox_url` (where the patient is added)."""
+    engine = sa.create_engine(sandbox_url or pms_url)
     try:
         create_sandbox(engine)
         seed_demo(engine, dt.date.today())
@@ -74,7 +77,7 @@ def replay_sample(
     if audio_filter is not None:
         pcm = audio_filter(pcm)
     journal = Journal(settings.journal_url)
-    connector = SandboxConnector.from_url(pms_url)
+    connector = open_connector(pms_url, settings)
     try:
         pipeline = build_pipeline(
             settings,
