@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, recognizer, text_level, vad
+from bench import asr_models, pms_hop, recognizer, text_level, vad
 
 BENCHES = {
     "asr": asr_models.main,
@@ -13,6 +13,7 @@ BENCHES = {
     "calibrate": recognizer.recalibrate,
     "audio": asr_models.audio_level,
     "text": text_level.main,
+    "pms": pms_hop.main,
 }
 
 if __name__ == "__main__":

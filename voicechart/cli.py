@@ -378,16 +378,21 @@ def demo(
     sample: Annotated[
         str, typer.Option("--sample", help="Sample id from samples/manifest.json.")
     ] = DEMO_SAMPLE,
+    pms: PmsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Sandbox PMS + demo patient + a sample dictation through the real pipeline, then the chart."""
+    """Sandbox PMS + demo patient + a sample dictation through the real pipeline, then the chart.
+
+    With --pms pointing at an Open Dental API (e.g. `voicechart pms serve --demo`), the demo data must already
+    be there; today's earlier demo exam of the patient is deleted through the API first."""
     import sqlalchemy as sa
 
     from voicechart.pms.sandbox.schema import create_sandbox
     from voicechart.pms.sandbox.seed import DEMO_PATIENTS, seed_demo
+    from voicechart.runner import is_api_url
     from voicechart.sandbox_tools import clear_exam_on
 
-    settings = _settings()
+    settings = _settings(pms)
     manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
     entries = {s["id"]: s for s in manifest["samples"]}
     if sample not in entries:
@@ -396,17 +401,21 @@ def demo(
     wanted = set(entry["patient"]["missing_teeth"])
     patient = next(p for p in DEMO_PATIENTS if set(p.missing_teeth) | set(p.hidden_teeth) == wanted)
     url = settings.resolved_pms_url
-    engine = sa.create_engine(url)
-    try:
-        create_sandbox(engine)
-        seed_demo(engine, dt.date.today())
-        if clear_exam_on(engine, patient.pat_num, dt.date.today()):
-            typer.echo(
-                f"(cleared today's earlier demo exam of patient {patient.pat_num} in the sandbox)",
-                err=as_json,
-            )
-    finally:
-        engine.dispose()
+    if is_api_url(url):
+        if _clear_exam_via_api(url, settings, patient.pat_num):
+            typer.echo(f"(deleted today's exam of patient {patient.pat_num} via the API)", err=as_json)
+    else:
+        engine = sa.create_engine(url)
+        try:
+            create_sandbox(engine)
+            seed_demo(engine, dt.date.today())
+            if clear_exam_on(engine, patient.pat_num, dt.date.today()):
+                typer.echo(
+                    f"(cleared today's earlier demo exam of patient {patient.pat_num} in the sandbox)",
+                    err=as_json,
+                )
+        finally:
+            engine.dispose()
     typer.echo(
         f"Sandbox PMS: {_redact(url)}\nPatient {patient.pat_num} ({patient.first_name} {patient.last_name}), "
         f"missing teeth {sorted(wanted) or 'none'}; dictation: samples/{entry['audio']} ({entry['voice']})\n",
@@ -420,6 +429,27 @@ def demo(
         as_json=as_json,
         show_chart=True,
     )
+
+
+def _clear_exam_via_api(url: str, settings: Settings, pat_num: int) -> bool:
+    import os
+
+    from voicechart.pms.odapi.client import OpenDentalApi
+
+    api = OpenDentalApi(
+        url,
+        developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
+        customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
+        timeout_s=settings.pms.api_timeout_s,
+    )
+    try:
+        today = dt.date.today().isoformat()
+        exams = [e for e in api.get_all("perioexams", PatNum=pat_num) if e["ExamDate"] == today]
+        for exam in exams:
+            api.delete(f"perioexams/{exam['PerioExamNum']}")
+        return bool(exams)
+    finally:
+        api.close()
 
 
 def _redact(url: str) -> str:
