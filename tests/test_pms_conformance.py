@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from tests.test_sandbox_pms import MARIADB_URL, _mariadb_engine
 from voicechart.errors import PatientNotFound, PmsError
 from voicechart.pms.connector import PmsConnector
+from voicechart.pms.hybrid import SqlReadApiWriteConnector
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
@@ -54,8 +55,10 @@ mariadb = pytest.mark.skipif(not MARIADB_URL, reason="MariaDB: set VOICECHART_TE
     params=[
         ("sandbox", "sqlite"),
         ("api", "sqlite"),
+        ("sql-read-api-write", "sqlite"),
         pytest.param(("sandbox", "mariadb"), marks=mariadb),
         pytest.param(("api", "mariadb"), marks=mariadb),
+        pytest.param(("sql-read-api-write", "mariadb"), marks=mariadb),
     ],
     ids=lambda p: "-".join(p),
 )
@@ -71,9 +74,12 @@ def pms(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pms]:
         connector = SandboxConnector(engine)
     else:
         server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
-        connector = OpenDentalApiConnector(
+        writer = OpenDentalApiConnector(
             OpenDentalApi(server.url, **KEYS), clinical_note_code=CLINICAL_NOTE_CODE
         )
+        connector = writer
+        if kind == "sql-read-api-write":
+            connector = SqlReadApiWriteConnector(SandboxConnector(engine, read_only=True), writer)
     try:
         yield Pms(connector, engine, kind)
     finally:
@@ -179,3 +185,15 @@ def test_clinical_note_is_a_procedure_with_its_note_written_once(pms: Pms) -> No
     with pms.engine.connect() as conn:
         notes = conn.execute(sa.select(procnote.c.Note).where(procnote.c.PatNum == 3)).scalars().all()
     assert notes == [text]
+
+
+def test_the_sql_reader_never_writes(tmp_path: Path) -> None:
+    engine = _engine("sqlite", tmp_path)
+    create_sandbox(engine)
+    seed_demo(engine, TODAY)
+    reader = SandboxConnector(engine, read_only=True)
+    assert reader.get_patient(1).last_name == "Lopez"
+    with pytest.raises(PmsError, match="read-only"):
+        reader.open_exam(1, TODAY)
+    reader.close()
+    engine.dispose()

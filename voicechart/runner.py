@@ -40,7 +40,14 @@ def open_connector(url: str, settings: Settings) -> PmsConnector:
             customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
             timeout_s=settings.pms.api_timeout_s,
         )
-        return OpenDentalApiConnector(api, clinical_note_code=settings.pms.clinical_note_code)
+        writer = OpenDentalApiConnector(api, clinical_note_code=settings.pms.clinical_note_code)
+        if not settings.pms.read_url:
+            return writer
+        from voicechart.pms.hybrid import SqlReadApiWriteConnector
+        from voicechart.pms.sandbox.connector import SandboxConnector
+
+        reader = SandboxConnector.from_url(settings.pms.read_url, read_only=True)
+        return SqlReadApiWriteConnector(reader, writer)
     from voicechart.pms.sandbox.connector import SandboxConnector
 
     return SandboxConnector.from_url(url, clinical_note_code=settings.pms.clinical_note_code)

@@ -66,6 +66,9 @@ class PmsSettings(BaseModel):
     (VOICECHART_OD_DEVELOPER_KEY, VOICECHART_OD_CUSTOMER_KEY), never from a settings file."""
 
     clinical_note_code: str = "Zclin"
+    read_url: str = (
+        ""  # optional: read Open Dental's database directly (read-only SQL); writes stay on the API
+    )
     api_timeout_s: float = Field(default=10.0, gt=0)
     wait_ms: int = Field(default=1000, ge=0)
     flush_timeout_s: float = Field(default=120.0, ge=0)

@@ -91,6 +91,7 @@ class SandboxConnector:
         user_num: int = 0,
         clock: Callable[[], dt.datetime] = _now,
         clinical_note_code: str = CLINICAL_NOTE_CODE,
+        read_only: bool = False,
     ) -> None:
         self._engine = engine
         self._user_num = user_num
@@ -98,10 +99,16 @@ class SandboxConnector:
         self._owns_engine = False
         self._sandbox_checked = False
         self.clinical_note_code = clinical_note_code
+        self.read_only = read_only  # a reader of a real Open Dental database: never writes
 
     @classmethod
     def from_url(
-        cls, url: str, *, user_num: int = 0, clinical_note_code: str = CLINICAL_NOTE_CODE
+        cls,
+        url: str,
+        *,
+        user_num: int = 0,
+        clinical_note_code: str = CLINICAL_NOTE_CODE,
+        read_only: bool = False,
     ) -> SandboxConnector:
         """A connector that owns a new engine for `url` (``sqlite:///path.db``, ``mysql+pymysql://…``).
 
@@ -119,7 +126,7 @@ class SandboxConnector:
             raise ConfigError(
                 f"The sandbox PMS URL ({parsed.drivername}) needs the Python package {exc.name!r}."
             ) from None
-        connector = cls(engine, user_num=user_num, clinical_note_code=clinical_note_code)
+        connector = cls(engine, user_num=user_num, clinical_note_code=clinical_note_code, read_only=read_only)
         connector._owns_engine = True
         return connector
 
@@ -386,6 +393,8 @@ class SandboxConnector:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """A transaction whose first statement should be a lock (_lock_exam / _patient_row(lock=True))."""
+        if self.read_only:
+            raise PmsError("This connection to the PMS database is read-only; writes go through the API.")
         with self._guard():
             self._require_sandbox()
             with self._engine.begin() as conn:
