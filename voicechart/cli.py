@@ -210,6 +210,8 @@ def _run(
     as_json: bool,
     show_chart: bool,
     operatory: int | None = None,
+    mode: str = "perio",
+    provider: int = 0,
 ) -> int:
     from voicechart.journal.store import Journal
     from voicechart.render import render_chart
@@ -234,6 +236,8 @@ def _run(
                 pms_url=url,
                 realtime=realtime,
                 operatory=operatory,
+                mode=mode,
+                provider=provider,
             )
             for result in pipeline.run(source_chunks(source, realtime=realtime)):
                 results.append(result)
@@ -276,7 +280,9 @@ def _patient_in_operatory(connector: Any, operatory: int | None, *, err: bool) -
 
 
 def _echo_result(result: Any) -> None:
-    mark = {"applied": "✓", "flagged": "?", "transcript_only": "·", "noise": "~"}.get(result.status, " ")
+    mark = {"applied": "✓", "flagged": "?", "transcript_only": "·", "noise": "~", "note": "✎"}.get(
+        result.status, " "
+    )
     line = f"{mark} [{result.audio['start_s']:6.2f}s] {result.text!r:45} {result.status}"
     if result.readback:
         line += f" → {result.readback}"
@@ -333,10 +339,19 @@ def listen(
         str, typer.Option("--source", help="'-' = raw s16le 16 kHz mono PCM on stdin, or a file.")
     ] = "-",
     realtime: Annotated[bool, typer.Option("--realtime", help="Pace a file at speaking speed.")] = False,
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="perio (charting; 'start note' opens a note) or note (a clinical note)."),
+    ] = "perio",
+    provider: Annotated[
+        int, typer.Option("--provider", help="ProvNum of the person dictating (default: patient's provider).")
+    ] = 0,
     pms: PmsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The live pipeline. Ends at the end of input or on "end exam"."""
+    """The live pipeline. Ends at the end of input, on "end exam", or (--mode note) on "end note"."""
+    if mode not in ("perio", "note"):
+        raise VoicechartError("--mode is perio or note")
     settings = _settings(pms)
     live = realtime or source == "-"
     _run(
@@ -346,7 +361,9 @@ def listen(
         operatory=operatory,
         realtime=live,
         as_json=as_json,
-        show_chart=not as_json,
+        show_chart=not as_json and mode == "perio",
+        mode=mode,
+        provider=provider,
     )
 
 

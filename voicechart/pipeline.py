@@ -39,6 +39,8 @@ from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.guards import judge
 from voicechart.journal.store import Journal
+from voicechart.notes.composer import NoteComposer, starts_note
+from voicechart.notes.lexicon import NOTE_PROMPT, correct
 from voicechart.pms.connector import PmsConnector
 from voicechart.pms.outbox import Outbox
 from voicechart.pms.records import ExamRecord
@@ -56,6 +58,8 @@ class PipelineOptions:
     numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
     pms_wait_s: float = 1.0  # how long an utterance waits to see its edits reach the PMS (for latency)
+    mode: str = "perio"  # "note": a clinical note from the first word (listen --mode note)
+    provider: int = 0  # ProvNum of the person dictating (0: the patient's primary provider)
     flush_timeout_s: float = 120.0  # at the end, how long to keep delivering what the PMS has not taken yet
 
 
@@ -132,6 +136,8 @@ class Pipeline:
         self._committed: dict[int, float] = {}
         self._commit_seen = threading.Condition()
         self.outbox = Outbox(journal, connector, pms_url=pms_url, on_commit=self._on_commit)
+        self.note: NoteComposer | None = NoteComposer() if options.mode == "note" else None
+        self.notes_saved = 0
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
         with self._commit_seen:
@@ -180,10 +186,14 @@ class Pipeline:
                 assert isinstance(item, _Segmented)
                 result = self.process(item.utterance, closed_wall=item.closed_wall)
                 yield result
-                if self.session is not None and self.session.ended:
+                if self.session is not None and self.session.ended and self.note is None:
                     break
+                if self.options.mode == "note" and self.note is None:
+                    break  # the note was the job
         finally:
             stop.set()
+            if self.note is not None and self.note.raw:
+                self._save_note(unfinished=True)  # input ended inside a note: keep what was said
             self.outbox.stop(flush_timeout_s=self.options.flush_timeout_s)
             self.journal.end_session(self.session_id)
         if failure:
@@ -202,9 +212,15 @@ class Pipeline:
         marks: dict[str, float] = {"closed": closed_wall or time.perf_counter()}
         clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
         marks["asr_start"] = time.perf_counter()
-        transcript = self.transcriber.transcribe(pcm16_to_float(utt.pcm))
+        in_note = self.note is not None
+        transcript = self.transcriber.transcribe(
+            pcm16_to_float(utt.pcm), prompt=NOTE_PROMPT if in_note else None
+        )
         marks["asr_done"] = time.perf_counter()
-        status, flags, interpretation, outcome, readback_text = self._decide(transcript)
+        if in_note or starts_note(transcript.text) is not None:
+            status, flags, interpretation, outcome, readback_text = self._note_step(transcript)
+        else:
+            status, flags, interpretation, outcome, readback_text = self._decide(transcript)
         marks["applied"] = time.perf_counter()
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
@@ -247,6 +263,50 @@ class Pipeline:
             latency_ms=self._latencies(utt, marks, transcript),
             pms_pending=pending,
         )
+
+    def _note_step(
+        self, transcript: Transcript
+    ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
+        """Note mode: the words are note text, never chart values."""
+        verdict = judge(transcript, min_avg_logprob=-10.0, max_no_speech_prob=self.options.max_no_speech_prob)
+        if verdict.status == "noise":
+            return "noise", [verdict.reason], None, None, ""
+        text = transcript.text
+        if self.note is None:
+            self.note = NoteComposer()
+            text = starts_note(text) or ""
+            if not text.strip():
+                return "note", [], None, None, "Note. Go ahead"
+        flags = []
+        if transcript.avg_logprob < self.options.min_avg_logprob_commands:
+            flags.append(f"recognizer unsure (confidence {transcript.confidence:.2f}): check this part")
+        readback = self.note.add(text)
+        if self.note.ended:
+            readback = self._save_note(unfinished=False)
+        return "note", flags, None, None, readback
+
+    def _save_note(self, *, unfinished: bool) -> str:
+        """Journal the note (raw and corrected text, who dictated it) for the outbox; back to charting."""
+        assert self.note is not None
+        note, self.note = self.note, None
+        corrected, corrections = correct(note.text)
+        if not corrected.strip():
+            return "Empty note: nothing saved"
+        if unfinished:
+            corrected += "\n\n[dictation ended without 'end note']"
+        self.journal.add_note(
+            kind="clinical_note",
+            pat_num=self.pat_num,
+            text=corrected,
+            raw_text=note.raw_text,
+            corrections=[(c.before, c.after) for c in corrections],
+            note_date=self.today,
+            prov_num=self.options.provider,
+            session_id=self.session_id,
+        )
+        self.outbox.kick()
+        self.notes_saved += 1
+        return f"Note saved, {len(corrected.split())} words"
 
     def _decide(
         self, transcript: Transcript

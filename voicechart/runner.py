@@ -106,6 +106,8 @@ def build_pipeline(
     realtime: bool,
     today: dt.date | None = None,
     operatory: int | None = None,
+    mode: str = "perio",
+    provider: int = 0,
 ) -> Pipeline:
     connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
     return Pipeline(
@@ -126,6 +128,8 @@ def build_pipeline(
             realtime=realtime,
             pms_wait_s=settings.pms.wait_ms / 1000,
             flush_timeout_s=settings.pms.flush_timeout_s,
+            mode=mode,
+            provider=provider,
         ),
         today=today,
         operatory=operatory,

@@ -40,9 +40,13 @@ class Transcript:
         return float(np.exp(self.avg_logprob))
 
 
+NOTE_MAX_NEW_TOKENS = 192  # a 12 s stretch of free dictation is up to ~45 words
+
+
 class Transcriber(Protocol):
-    def transcribe(self, audio: np.ndarray) -> Transcript:
-        """Transcribe 16 kHz mono float32 audio in [-1, 1]."""
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio in [-1, 1]; `prompt` replaces the configured domain prompt
+        (clinical notes use a vocabulary prompt instead of the digit-style charting one)."""
         ...
 
 
@@ -70,7 +74,7 @@ class WhisperTranscriber:
         self.load_seconds = time.perf_counter() - started
         self._english_only = model.name.endswith(".en")
 
-    def transcribe(self, audio: np.ndarray) -> Transcript:
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         s = self._settings
         started = time.perf_counter()
         segments, _info = self._model.transcribe(
@@ -79,11 +83,11 @@ class WhisperTranscriber:
             beam_size=s.beam_size,
             temperature=0.0,
             condition_on_previous_text=False,
-            initial_prompt=s.initial_prompt or None,
+            initial_prompt=(s.initial_prompt if prompt is None else prompt) or None,
             without_timestamps=True,
             word_timestamps=False,  # costs ~2.5x time and invites a hallucinated "Thank you."
             vad_filter=False,
-            max_new_tokens=s.max_new_tokens,
+            max_new_tokens=s.max_new_tokens if prompt is None else NOTE_MAX_NEW_TOKENS,
         )
         segs = list(segments)  # the generator does the work
         elapsed = time.perf_counter() - started

@@ -202,6 +202,8 @@ class Journal:
         prov_num: int = 0,
         session_id: int | None = None,
         utterance_id: int | None = None,
+        raw_text: str = "",
+        corrections: list[tuple[str, str]] | None = None,
     ) -> int:
         with self._session() as s, s.begin():
             row = PmsNoteRow(
@@ -213,6 +215,9 @@ class Journal:
                 prov_num=prov_num,
                 session_id=session_id,
                 utterance_id=utterance_id,
+                raw_text=raw_text,
+                corrections=[list(c) for c in corrections or ()],
+                dictated_by=prov_num,
             )
             s.add(row)
             s.flush()
@@ -226,6 +231,14 @@ class Journal:
             row.pms_error = error
             row.pms_ref = ref if ref is not None else row.pms_ref
             row.pms_committed_at = utcnow() if status == "committed" else None
+
+    def notes(self, session_id: int | None = None) -> list[PmsNoteRow]:
+        """Every note (of one session, if given), oldest first, with its raw text and corrections."""
+        with self._session() as s:
+            query = select(PmsNoteRow).order_by(PmsNoteRow.id)
+            if session_id is not None:
+                query = query.where(PmsNoteRow.session_id == session_id)
+            return list(s.scalars(query))
 
     def pending_notes(self, pms_url: str | None = None) -> list[PmsNoteRow]:
         """Notes not yet in the PMS (of sessions with that PMS, if given), oldest first."""

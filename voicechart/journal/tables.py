@@ -97,7 +97,10 @@ class PmsNoteRow(Base):
     exam_num: Mapped[int | None] = mapped_column(Integer, nullable=True)
     note_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     prov_num: Mapped[int] = mapped_column(Integer, default=0)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # what goes to the PMS
+    raw_text: Mapped[str] = mapped_column(Text, default="")  # as recognized, before the lexicon's corrections
+    corrections: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[before, after], …]
+    dictated_by: Mapped[int] = mapped_column(Integer, default=0)  # ProvNum of the dictating provider
     # pending | committed | rejected
     pms_status: Mapped[str] = mapped_column(String(20), default="pending")
     pms_error: Mapped[str] = mapped_column(Text, default="")

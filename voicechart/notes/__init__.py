@@ -1,0 +1,1 @@
+"""Clinical notes dictated chairside: note mode, SOAP sections, a dental lexicon."""
