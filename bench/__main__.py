@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, pms_hop, recognizer, text_level, vad
+from bench import asr_models, notes_wer, pms_hop, recognizer, text_level, vad
 
 BENCHES = {
     "asr": asr_models.main,
@@ -14,6 +14,7 @@ BENCHES = {
     "audio": asr_models.audio_level,
     "text": text_level.main,
     "pms": pms_hop.main,
+    "notes": notes_wer.main,
 }
 
 if __name__ == "__main__":

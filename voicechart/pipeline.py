@@ -108,6 +108,7 @@ class Pipeline:
         *,
         segmenter: Segmenter,
         transcriber: Transcriber,
+        note_transcriber: Callable[[], Transcriber] | None = None,
         connector: PmsConnector,
         journal: Journal,
         clips_dir: Path,
@@ -120,6 +121,8 @@ class Pipeline:
     ) -> None:
         self.segmenter = segmenter
         self.transcriber = transcriber
+        self._note_transcriber_loader = note_transcriber
+        self._note_transcriber: Transcriber | None = None
         self.connector = connector
         self.journal = journal
         self.options = options
@@ -213,9 +216,8 @@ class Pipeline:
         clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
         marks["asr_start"] = time.perf_counter()
         in_note = self.note is not None
-        transcript = self.transcriber.transcribe(
-            pcm16_to_float(utt.pcm), prompt=NOTE_PROMPT if in_note else None
-        )
+        recognizer = self._recognizer_for_notes() if in_note else self.transcriber
+        transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=NOTE_PROMPT if in_note else None)
         marks["asr_done"] = time.perf_counter()
         if in_note or starts_note(transcript.text) is not None:
             status, flags, interpretation, outcome, readback_text = self._note_step(transcript)
@@ -264,6 +266,13 @@ class Pipeline:
             pms_pending=pending,
         )
 
+    def _recognizer_for_notes(self) -> Transcriber:
+        """Notes may use a larger model (asr.note_model): accurate rather than instant. Loaded lazily."""
+        if self._note_transcriber is None:
+            loader = self._note_transcriber_loader
+            self._note_transcriber = loader() if loader is not None else self.transcriber
+        return self._note_transcriber
+
     def _note_step(
         self, transcript: Transcript
     ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
@@ -272,9 +281,10 @@ class Pipeline:
         if verdict.status == "noise":
             return "noise", [verdict.reason], None, None, ""
         text = transcript.text
-        if self.note is None:
-            self.note = NoteComposer()
-            text = starts_note(text) or ""
+        if self.note is None or not self.note.raw:
+            self.note = self.note or NoteComposer()
+            opened = starts_note(text)  # "start note" said in note mode too: not part of the note
+            text = text if opened is None else opened
             if not text.strip():
                 return "note", [], None, None, "Note. Go ahead"
         flags = []
@@ -298,7 +308,7 @@ class Pipeline:
             kind="clinical_note",
             pat_num=self.pat_num,
             text=corrected,
-            raw_text=note.raw_text,
+            raw_text=note.text,  # before the lexicon (each utterance as recognized is in the journal too)
             corrections=[(c.before, c.after) for c in corrections],
             note_date=self.today,
             prov_num=self.options.provider,

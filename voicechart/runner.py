@@ -4,6 +4,7 @@ lazily, never at import time."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ from voicechart.asr.transcriber import WhisperTranscriber
 from voicechart.audio.detectors import make_detector
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
 from voicechart.audio.sources import array_chunks, decode_file, paced, stream_chunks
-from voicechart.errors import ConfigError
+from voicechart.errors import ConfigError, ModelError
 from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions
 from voicechart.pms.connector import PmsConnector
 from voicechart.settings import PROJECT_DIR, Settings
+
+log = logging.getLogger("voicechart.runner")
 
 
 def is_api_url(url: str) -> bool:
@@ -66,6 +69,19 @@ def load_transcriber(settings: Settings) -> WhisperTranscriber:
     return WhisperTranscriber(resolve(settings), settings.asr)
 
 
+def load_note_transcriber(settings: Settings, *, fallback: WhisperTranscriber) -> WhisperTranscriber:
+    """The model for clinical notes (asr.note_model), or the charting model if that one is not installed."""
+    name = settings.asr.note_model
+    if not name or name == fallback.model_info.name:
+        return fallback
+    candidate = settings.model_copy(update={"asr": settings.asr.model_copy(update={"model": name})})
+    try:
+        return load_transcriber(candidate)
+    except ModelError as exc:
+        log.warning("note model %s unavailable (%s); notes use %s", name, exc, fallback.model_info.name)
+        return fallback
+
+
 def make_segmenter(settings: Settings) -> Segmenter:
     v = settings.vad
     detector = make_detector(
@@ -108,11 +124,17 @@ def build_pipeline(
     operatory: int | None = None,
     mode: str = "perio",
     provider: int = 0,
+    note_transcriber: WhisperTranscriber | None = None,
 ) -> Pipeline:
     connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
+
+    def notes() -> WhisperTranscriber:
+        return note_transcriber or load_note_transcriber(settings, fallback=transcriber)
+
     return Pipeline(
         segmenter=make_segmenter(settings),
         transcriber=transcriber,
+        note_transcriber=notes,
         connector=connector,
         journal=journal,
         clips_dir=settings.clips_dir,

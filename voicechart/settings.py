@@ -39,6 +39,7 @@ class AsrSettings(BaseModel):
     beam_size: int = Field(default=5, ge=1)
     initial_prompt: str = ""
     max_new_tokens: int = Field(default=64, ge=8)
+    note_model: str = "base"  # clinical notes: accurate rather than instant (falls back to `model`)
     min_avg_logprob: float = -0.45
     min_avg_logprob_commands: float = -1.5
     max_no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0)

@@ -43,6 +43,7 @@ MISSPELLINGS: dict[str, str] = {
     "root planning": "root planing",
     "chlorhexadine": "chlorhexidine",
     "chlorhexidene": "chlorhexidine",
+    "glorhexidine": "chlorhexidine",
     "lidocane": "lidocaine",
     "lydocaine": "lidocaine",
     "articane": "articaine",

@@ -1,0 +1,97 @@
+"""A spoken SOAP note through the real pipeline in note mode (VAD, the note model, composer, lexicon) into
+Open Dental's API (the sandbox's server), read back with GET /procnotes, against the note written in
+samples/notes/manifest.json."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from voicechart.audio.sources import array_chunks, decode_file
+from voicechart.dictation.tokens import NUMBER_WORDS
+from voicechart.journal.store import Journal
+from voicechart.notes.lexicon import PROTECTED
+from voicechart.pms.odapi.client import OpenDentalApi
+from voicechart.pms.odapi.connector import OpenDentalApiConnector
+from voicechart.pms.sandbox import add_patient, create_sandbox
+from voicechart.pms.sandbox.api import BackgroundServer, SandboxApi
+from voicechart.pms.sandbox.schema import CLINICAL_NOTE_CODE
+from voicechart.runner import build_pipeline, load_note_transcriber
+from voicechart.settings import SAMPLES_DIR, Settings, load_settings
+
+pytestmark = [pytest.mark.model, pytest.mark.e2e]
+KEYS = {"developer_key": "notes", "customer_key": "notes"}
+NOTES = {s["id"]: s for s in json.loads((SAMPLES_DIR / "notes" / "manifest.json").read_text())["samples"]}
+
+
+def words(text: str) -> list[str]:
+    found = re.findall(r"[a-z]+(?:'[a-z]+)?|\d+", text.lower().replace("-", " "))
+    return [str(NUMBER_WORDS[w]) if w in NUMBER_WORDS else w for w in found]
+
+
+def distance(a: list[str], b: list[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+@pytest.fixture(scope="module")
+def note_transcriber(transcriber: Any) -> Iterator[Any]:
+    yield load_note_transcriber(load_settings(), fallback=transcriber)
+
+
+def test_spoken_soap_note_lands_as_a_clinical_note(
+    tmp_path: Path, transcriber: Any, note_transcriber: Any
+) -> None:
+    entry = NOTES["note1-piper-joe"]
+    settings = Settings(data_dir=str(tmp_path))
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
+    create_sandbox(engine)
+    pat_num = add_patient(engine, first_name="Note", last_name="Test")
+    journal = Journal(settings.journal_url)
+    server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
+    url = server.url
+    api = OpenDentalApi(url, **KEYS)
+    connector = OpenDentalApiConnector(api, clinical_note_code=CLINICAL_NOTE_CODE)
+    try:
+        pipeline = build_pipeline(
+            settings,
+            transcriber=transcriber,
+            note_transcriber=note_transcriber,
+            connector=connector,
+            journal=journal,
+            pat_num=pat_num,
+            pms_url=url,
+            realtime=False,
+            mode="note",
+        )
+        results = list(pipeline.run(array_chunks(decode_file(SAMPLES_DIR / "notes" / entry["audio"]))))
+        (note,) = api.get_all("procnotes", PatNum=pat_num)
+        (procedure,) = api.get_all("procedurelogs", PatNum=pat_num)
+        landed, status = note["Note"], procedure["ProcStatus"]
+        (saved,) = journal.notes()
+    finally:
+        connector.close()
+        journal.close()
+        server.stop()
+        engine.dispose()
+    assert [r.status for r in results].count("note") == len(entry["utterances"])
+    truth, got = words(entry["expected_note"]), words(landed)
+    assert distance(truth, got) / len(truth) <= 0.08, landed  # measured 0 % (bench notes)
+    protected = [w for w in truth if w in PROTECTED or w.isdigit()]
+    assert [w for w in got if w in PROTECTED or w.isdigit()] == protected
+    assert landed.startswith("Subjective: ") and "\n\nPlan: " in landed
+    assert (
+        status == "C" and procedure["procCode"] == CLINICAL_NOTE_CODE
+    )  # a completed clinical-note procedure
+    assert note["Signature"]  # signed
+    assert saved.dictated_by == 0 and saved.raw_text
