@@ -98,8 +98,8 @@ def run_note(
     truth = words(entry["expected_note"])
     got = words(landed)
     by_lexicon = 0
-    if note is not None:
-        by_lexicon = edit_distance(protected(note.raw_text), protected(note.text)) if note.corrections else 0
+    if note is not None:  # each correction the lexicon made, checked on its own
+        by_lexicon = sum(protected(before) != protected(after) for before, after in note.corrections)
     return {
         "sample": entry["id"],
         "model": model,

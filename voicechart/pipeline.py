@@ -303,7 +303,7 @@ class Pipeline:
         if not corrected.strip():
             return "Empty note: nothing saved"
         if unfinished:
-            corrected += "\n\n[dictation ended without 'end note']"
+            corrected += "\n\n[dictation ended before 'end note']"
         self.journal.add_note(
             kind="clinical_note",
             pat_num=self.pat_num,
