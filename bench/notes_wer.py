@@ -12,7 +12,6 @@ from the script (any cause), and how many of those the lexicon's correction step
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import tempfile
 from pathlib import Path
@@ -22,9 +21,8 @@ import sqlalchemy as sa
 
 from voicechart.audio.noise import make_noise, mix_at_snr
 from voicechart.audio.sources import array_chunks, decode_file
-from voicechart.dictation.tokens import NUMBER_WORDS
 from voicechart.journal.store import Journal
-from voicechart.notes.lexicon import PROTECTED
+from voicechart.notes.wer import edit_distance, protected_words, words
 from voicechart.pms.sandbox import SandboxConnector, add_patient, create_sandbox
 from voicechart.pms.sandbox.schema import procnote
 from voicechart.runner import build_pipeline, load_transcriber
@@ -38,26 +36,6 @@ CONDITIONS: list[tuple[str, str | None, float]] = [
     ("suction15", "suction", 15.0),
 ]
 MODELS = ("tiny.en", "base")
-
-
-def words(text: str) -> list[str]:
-    out = []
-    for w in re.findall(r"[a-z]+(?:'[a-z]+)?|\d+", text.lower().replace("-", " ")):
-        out.append(str(NUMBER_WORDS[w]) if w in NUMBER_WORDS else w)
-    return out
-
-
-def edit_distance(a: list[str], b: list[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
-
-
-def protected(text: str) -> list[str]:
-    return [w for w in words(text) if w in PROTECTED or w.isdigit()]
 
 
 def run_note(
@@ -99,13 +77,15 @@ def run_note(
     got = words(landed)
     by_lexicon = 0
     if note is not None:  # each correction the lexicon made, checked on its own
-        by_lexicon = sum(protected(before) != protected(after) for before, after in note.corrections)
+        by_lexicon = sum(
+            protected_words(before) != protected_words(after) for before, after in note.corrections
+        )
     return {
         "sample": entry["id"],
         "model": model,
         "condition": "clean" if kind is None else f"{kind}{int(snr)}",
         "wer": round(edit_distance(truth, got) / len(truth), 4),
-        "protected_changed": edit_distance(protected(entry["expected_note"]), protected(landed)),
+        "protected_changed": edit_distance(protected_words(entry["expected_note"]), protected_words(landed)),
         "protected_changed_by_lexicon": by_lexicon,
         "corrections": len(note.corrections) if note is not None else 0,
         "utterances": len(results),
