@@ -81,15 +81,24 @@ class SandboxApi:
         routes = [
             r("/patients", self.list_patients),
             r("/patients/Simple", self.list_patients),
-            r("/patients/{num:int}", self.get_patient),
+            r("/patients/{num:int}", self._getter(patient.c.PatNum, "Patient", _patient_json)),
             r("/providers", self.list_providers),
-            r("/providers/{num:int}", self.get_provider),
+            r("/providers/{num:int}", self._getter(provider.c.ProvNum, "Provider", _provider_json)),
             r("/operatories", self.list_operatories),
-            r("/operatories/{num:int}", self.get_operatory),
+            r("/operatories/{num:int}", self._getter(operatory.c.OperatoryNum, "Operatory", _operatory_json)),
             r("/appointments", self.list_appointments),
-            r("/appointments/{num:int}", self.get_appointment),
+            r(
+                "/appointments/{num:int}",
+                self._getter(appointment.c.AptNum, "Appointment", _appointment_json),
+            ),
             r("/perioexams", self.list_perioexams, self.post_perioexam),
-            r("/perioexams/{num:int}", self.get_perioexam, None, self.put_perioexam, self.delete_perioexam),
+            r(
+                "/perioexams/{num:int}",
+                self._getter(perioexam.c.PerioExamNum, "PerioExam", _exam_json),
+                None,
+                self.put_perioexam,
+                self.delete_perioexam,
+            ),
             r("/periomeasures", self.list_periomeasures, self.post_periomeasure),
             r("/periomeasures/{num:int}", None, None, self.put_periomeasure, self.delete_periomeasure),
             r("/procedurelogs", self.list_procedurelogs, self.post_procedurelog),
@@ -182,6 +191,17 @@ class SandboxApi:
         with self.engine.connect() as conn:
             return list(conn.execute(query.order_by(order).offset(offset).limit(limit)).all())
 
+    def _getter(
+        self, key: sa.Column[Any], what: str, to_json: Callable[[sa.Row[Any]], dict[str, Any]]
+    ) -> Handler:
+        """GET /{resource}/{num}: one record by its primary key, or 404 "{what} not found." """
+
+        def get(request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
+            query = sa.select(key.table).where(key == request.path_params["num"])
+            return 200, to_json(self._one(query, what))
+
+        return get
+
     def _one(self, query: sa.Select[Any], what: str) -> sa.Row[Any]:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
@@ -199,27 +219,12 @@ class SandboxApi:
             query = query.where(patient.c.PatStatus == wire.value_of(wire.PAT_STATUS, value, "PatStatus"))
         return 200, [_patient_json(r) for r in self._page(request, query, patient.c.PatNum)]
 
-    def get_patient(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
-        return 200, _patient_json(self._one(sa.select(patient).where(patient.c.PatNum == num), "Patient"))
-
     def list_providers(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         return 200, [_provider_json(r) for r in self._page(request, sa.select(provider), provider.c.ProvNum)]
-
-    def get_provider(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
-        return 200, _provider_json(
-            self._one(sa.select(provider).where(provider.c.ProvNum == num), "Provider")
-        )
 
     def list_operatories(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         rows = self._page(request, sa.select(operatory), operatory.c.ItemOrder)
         return 200, [_operatory_json(r) for r in rows]
-
-    def get_operatory(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
-        query = sa.select(operatory).where(operatory.c.OperatoryNum == num)
-        return 200, _operatory_json(self._one(query, "Operatory"))
 
     def list_appointments(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         query = sa.select(appointment)
@@ -240,12 +245,6 @@ class SandboxApi:
         rows = self._page(request, query, appointment.c.AptDateTime)
         return 200, [_appointment_json(r) for r in rows]
 
-    def get_appointment(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
-        query = sa.select(appointment).where(appointment.c.AptNum == num)
-        return 200, _appointment_json(self._one(query, "Appointment"))
-
-    # --- perio exams ---------------------------------------------------------------------------------------
     def list_perioexams(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         query = sa.select(perioexam)
         params = request.query_params
@@ -255,11 +254,6 @@ class SandboxApi:
             query = query.where(perioexam.c.ExamDate >= wire.parse_date(params["ExamDate"], "ExamDate"))
         rows = self._page(request, query, perioexam.c.PerioExamNum)
         return 200, [_exam_json(r) for r in rows]
-
-    def get_perioexam(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
-        query = sa.select(perioexam).where(perioexam.c.PerioExamNum == num)
-        return 200, _exam_json(self._one(query, "PerioExam"))
 
     def post_perioexam(self, _request: Request, body: dict[str, Any]) -> tuple[int, Any]:
         if "PatNum" not in body:
