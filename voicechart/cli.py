@@ -200,6 +200,28 @@ def models() -> None:
     typer.echo("(* = the configured model, asr.model / VOICECHART_ASR__MODEL)")
 
 
+@app.command()
+def devices() -> None:
+    """The sound devices PortAudio sees (for audio.input_device / audio.output_device, or --source mic:N)."""
+    from voicechart.audio.microphone import list_devices
+
+    found = list_devices()
+    if not found:
+        typer.echo(
+            "No sound devices found (is PortAudio's libportaudio2 installed? is a sound server running?)."
+        )
+        return
+    for d in found:
+        default = ("default input " if d.is_default_input else "") + (
+            "default output" if d.is_default_output else ""
+        )
+        typer.echo(
+            f"{d.index:3}  {d.name:40} {d.host_api:10} in {d.max_input_channels:2}  "
+            f"out {d.max_output_channels:2}  "
+            f"{d.default_samplerate:7.0f} Hz  {default}".rstrip()
+        )
+
+
 # --- replay / listen ---------------------------------------------------------------------------------------
 def _run(
     settings: Settings,
@@ -212,7 +234,10 @@ def _run(
     operatory: int | None = None,
     mode: str = "perio",
     provider: int = 0,
+    feedback: bool = False,
 ) -> int:
+    from voicechart.asr.service import RecognitionService
+    from voicechart.audio.gate import PlaybackGate
     from voicechart.journal.store import Journal
     from voicechart.render import render_chart
     from voicechart.runner import build_pipeline, load_transcriber, open_connector, source_chunks
@@ -220,6 +245,11 @@ def _run(
     url = settings.resolved_pms_url
     started = time.perf_counter()
     transcriber = load_transcriber(settings)
+    # Live, recognition runs on its own worker (early-end probes start while audio keeps arriving); a replay
+    # recognizes in line, so its results never depend on how fast the machine is.
+    service = RecognitionService(transcriber) if realtime else None
+    gate = PlaybackGate(settings.feedback.gate_tail_ms / 1000)
+    player = _feedback_player(settings, gate) if feedback else None
     journal = Journal(settings.journal_url)
     connector = open_connector(url, settings)
     results = []
@@ -230,6 +260,7 @@ def _run(
             pipeline = build_pipeline(
                 settings,
                 transcriber=transcriber,
+                recognizer=service.client(f"operatory-{operatory or 0}") if service else None,
                 connector=connector,
                 journal=journal,
                 pat_num=pat_num,
@@ -239,8 +270,17 @@ def _run(
                 mode=mode,
                 provider=provider,
             )
-            for result in pipeline.run(source_chunks(source, realtime=realtime)):
+            chunks = source_chunks(source, realtime=realtime, settings=settings, gate=gate, notify=_notify)
+            if source.startswith("mic"):
+                typer.echo(
+                    f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True
+                )
+            for result in pipeline.run(chunks):
                 results.append(result)
+                if player is not None:
+                    player.on_result(
+                        result.status, result.commands, result.readback, result.speak and result.readback_on
+                    )
                 if as_json:
                     typer.echo(json.dumps(result.to_json()))
                 else:
@@ -257,12 +297,39 @@ def _run(
                 title = f"Perio chart in the PMS — patient {pat_num}, exam {pipeline.exam.exam_num}"
                 typer.echo(render_chart(chart, title=title, color=_color()), err=as_json)
     finally:
+        if player is not None:
+            player.close()
+        if service is not None:
+            service.stop()
         connector.close()
         journal.close()
     elapsed = time.perf_counter() - started
     if show_chart:
         _echo_timing(results, elapsed, transcriber.load_seconds, err=as_json)
     return 0
+
+
+def _notify(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _feedback_player(settings: Settings, gate: Any) -> Any:
+    """Earcons (and readback if enabled) on the operatory's speaker; without one, say so and go on."""
+    from voicechart.feedback.player import Feedback
+    from voicechart.feedback.tts import EspeakReadback
+
+    f = settings.feedback
+    try:
+        return Feedback(
+            gate,
+            output_device=settings.audio.output_device,
+            earcons=f.earcons,
+            readback=EspeakReadback(voice=f.voice),
+            notify=_notify,
+        )
+    except VoicechartError as exc:
+        _notify(f"no confirmation sounds: {exc}")
+        return None
 
 
 def _patient_in_operatory(connector: Any, operatory: int | None, *, err: bool) -> int:
@@ -336,8 +403,20 @@ def listen(
         typer.Option("--operatory", help="Take the patient from today's schedule in this operatory."),
     ] = None,
     source: Annotated[
-        str, typer.Option("--source", help="'-' = raw s16le 16 kHz mono PCM on stdin, or a file.")
+        str,
+        typer.Option(
+            "--source",
+            help="mic (the configured input device), mic:NAME or mic:INDEX, '-' (raw s16le 16 kHz mono PCM "
+            "on stdin), a named pipe carrying the same, or an audio file.",
+        ),
     ] = "-",
+    feedback: Annotated[
+        bool | None,
+        typer.Option(
+            "--feedback/--no-feedback",
+            help="Earcons (and readback if enabled) on the output device. Default: on for a microphone.",
+        ),
+    ] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Pace a file at speaking speed.")] = False,
     mode: Annotated[
         str,
@@ -352,8 +431,10 @@ def listen(
     """The live pipeline. Ends at the end of input, on "end exam", or (--mode note) on "end note"."""
     if mode not in ("perio", "note"):
         raise VoicechartError("--mode is perio or note")
+    from voicechart.runner import is_live_source
+
     settings = _settings(pms)
-    live = realtime or source == "-"
+    live = realtime or is_live_source(source)
     _run(
         settings,
         [source],
@@ -364,6 +445,7 @@ def listen(
         show_chart=not as_json and mode == "perio",
         mode=mode,
         provider=provider,
+        feedback=source.startswith("mic") if feedback is None else feedback,
     )
 
 

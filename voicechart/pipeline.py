@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from voicechart.asr.service import Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
-from voicechart.audio.segmenter import Segmenter, Utterance
-from voicechart.audio.sources import pcm16_to_float
+from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
+from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
 from voicechart.clips import write_clip
 from voicechart.dictation.commands import (
     Depths,
@@ -31,13 +32,14 @@ from voicechart.dictation.commands import (
     StartExam,
     command_json,
 )
+from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
 from voicechart.errors import PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
-from voicechart.guards import judge
+from voicechart.guards import Verdict, judge
 from voicechart.journal.store import Journal
 from voicechart.notes.composer import NoteComposer, starts_note
 from voicechart.notes.lexicon import NOTE_PROMPT, correct
@@ -61,6 +63,7 @@ class PipelineOptions:
     mode: str = "perio"  # "note": a clinical note from the first word (listen --mode note)
     provider: int = 0  # ProvNum of the person dictating (0: the patient's primary provider)
     flush_timeout_s: float = 120.0  # at the end, how long to keep delivering what the PMS has not taken yet
+    readback: bool = True  # charted values are read back (else only what needs attention); toggled by voice
 
 
 @dataclass(slots=True)
@@ -73,9 +76,11 @@ class UtteranceResult:
     edits: list[dict[str, Any]]
     flags: list[str]
     readback: str
-    audio: dict[str, float]
+    audio: dict[str, Any]
     latency_ms: dict[str, float] = field(default_factory=dict)
     pms_pending: int = 0
+    speak: bool = False  # worth saying aloud when readback is on (values, or something needing attention)
+    readback_on: bool = False  # readback is on (settings, then "readback on/off" by voice)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,8 @@ class UtteranceResult:
             "audio": self.audio,
             "latency_ms": self.latency_ms,
             "pms_pending": self.pms_pending,
+            "speak": self.speak,
+            "readback_on": self.readback_on,
         }
 
 
@@ -100,6 +107,26 @@ class _Segmented:
 
 
 _END = object()
+
+
+class _NoProbe:
+    def answer(self) -> ProbeAnswer:
+        return ProbeAnswer(complete=False)
+
+    def cancel(self) -> None:
+        pass
+
+
+class _RecognitionProbe:
+    def __init__(self, recognition: Recognition, judge: Callable[[Transcript], ProbeAnswer]) -> None:
+        self._recognition = recognition
+        self._judge = judge
+
+    def answer(self) -> ProbeAnswer:
+        return self._judge(self._recognition.result())
+
+    def cancel(self) -> None:
+        self._recognition.cancel()
 
 
 class Pipeline:
@@ -135,12 +162,13 @@ class Pipeline:
         self.exam: ExamRecord | None = None
         self.session: ExamSession | None = None
         self._seq = 0
-        self._stream_start_wall = 0.0
         self._committed: dict[int, float] = {}
         self._commit_seen = threading.Condition()
         self.outbox = Outbox(journal, connector, pms_url=pms_url, on_commit=self._on_commit)
         self.note: NoteComposer | None = NoteComposer() if options.mode == "note" else None
         self.notes_saved = 0
+        self.segmenter.probe = self._probe
+        self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clock()
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
         with self._commit_seen:
@@ -168,18 +196,17 @@ class Pipeline:
         failure: list[BaseException] = []
         stop = threading.Event()
 
-        def capture() -> None:
+        def segment() -> None:
             try:
-                for utt in self.segmenter.segment(self._until(chunks, stop)):
+                for utt in self.segmenter.segment(self._clocked(buffered(chunks, stop))):
                     segments.put(_Segmented(utt, time.perf_counter()))
             except BaseException as exc:  # handed to the consumer thread, which re-raises it
                 failure.append(exc)
             finally:
                 segments.put(_END)
 
-        self._stream_start_wall = time.perf_counter()
         self.outbox.start()
-        worker = threading.Thread(target=capture, name="voicechart-capture", daemon=True)
+        worker = threading.Thread(target=segment, name="voicechart-segment", daemon=True)
         worker.start()
         try:
             while True:
@@ -202,11 +229,40 @@ class Pipeline:
         if failure:
             raise failure[0]
 
-    def _until(self, chunks: Iterable[np.ndarray], stop: threading.Event) -> Iterator[np.ndarray]:
-        for chunk in chunks:
-            if stop.is_set():
-                return
+    def _clocked(self, chunks: Iterable[tuple[np.ndarray, float]]) -> Iterator[np.ndarray]:
+        """Map the audio timeline to wall time: audio time t happened at offset + t, where the offset is the
+        smallest (arrival − audio time) seen, i.e. the chunk that reached us with the least delay."""
+        samples = 0
+        for chunk, arrived in chunks:
+            samples += len(chunk)
+            offset = arrived - samples / SAMPLE_RATE
+            if self._clock_offset is None or offset < self._clock_offset:
+                self._clock_offset = offset
             yield chunk
+
+    # --- early end -----------------------------------------------------------------------------------------
+    def _probe(self, pcm: np.ndarray) -> ProbeRun:
+        """Started by the segmenter at a short pause: are the words so far a whole command already?"""
+        if self.note is not None or self.options.mode == "note":
+            return _NoProbe()  # notes are free speech, recognized by the note model at the end
+        return _RecognitionProbe(start_recognition(self.transcriber, pcm16_to_float(pcm)), self._answer)
+
+    def _answer(self, transcript: Transcript) -> ProbeAnswer:
+        if starts_note(transcript.text) is not None:
+            return ProbeAnswer(complete=False)
+        interpretation = interpret(transcript.text, self.options.numbering)
+        verdict = self._judge(transcript, interpretation)
+        return ProbeAnswer(verdict.status == "ok" and is_whole_command(interpretation), transcript)
+
+    def _judge(self, transcript: Transcript, interpretation: Interpretation) -> Verdict:
+        options = self.options
+        return judge(
+            transcript,
+            min_avg_logprob=options.min_avg_logprob
+            if interpretation.has_numbers
+            else options.min_avg_logprob_commands,
+            max_no_speech_prob=options.max_no_speech_prob,
+        )
 
     # --- one utterance -------------------------------------------------------------------------------------
     def process(self, utt: Utterance, *, closed_wall: float | None = None) -> UtteranceResult:
@@ -216,8 +272,12 @@ class Pipeline:
         clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
         marks["asr_start"] = time.perf_counter()
         in_note = self.note is not None
-        recognizer = self._recognizer_for_notes() if in_note else self.transcriber
-        transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=NOTE_PROMPT if in_note else None)
+        if isinstance(utt.recognized, Transcript) and not in_note:
+            transcript = utt.recognized  # recognized already, when the segmenter asked at the pause
+        else:
+            recognizer = self._recognizer_for_notes() if in_note else self.transcriber
+            prompt = NOTE_PROMPT if in_note else None
+            transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=prompt)
         marks["asr_done"] = time.perf_counter()
         if in_note or starts_note(transcript.text) is not None:
             status, flags, interpretation, outcome, readback_text = self._note_step(transcript)
@@ -261,9 +321,16 @@ class Pipeline:
             edits=[_edit_json(e) for e in edits] if status == "applied" else [],
             flags=flags,
             readback=readback,
-            audio={"start_s": round(utt.start_s, 3), "speech_end_s": round(utt.speech_end_s, 3)},
+            audio={
+                "start_s": round(utt.start_s, 3),
+                "speech_end_s": round(utt.speech_end_s, 3),
+                "closed_s": round(utt.closed_s, 3),
+                "early": utt.early,
+            },
             latency_ms=self._latencies(utt, marks, transcript),
             pms_pending=pending,
+            speak=bool(readback)
+            and (outcome.speak if outcome is not None else status in ("flagged", "note")),
         )
 
     def _recognizer_for_notes(self) -> Transcriber:
@@ -322,13 +389,7 @@ class Pipeline:
         self, transcript: Transcript
     ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
         interpretation = interpret(transcript.text, self.options.numbering)
-        verdict = judge(
-            transcript,
-            min_avg_logprob=self.options.min_avg_logprob
-            if interpretation.has_numbers
-            else self.options.min_avg_logprob_commands,
-            max_no_speech_prob=self.options.max_no_speech_prob,
-        )
+        verdict = self._judge(transcript, interpretation)
         if verdict.status == "noise":
             return "noise", [verdict.reason], None, None, ""
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
@@ -352,6 +413,7 @@ class Pipeline:
                 numbering=self.options.numbering,
                 rows=self.exam.measures,
                 previous=previous.measures if previous else (),
+                readback_enabled=self.options.readback,
             )
         return self.session
 
@@ -362,23 +424,37 @@ class Pipeline:
 
     # --- timing --------------------------------------------------------------------------------------------
     def _latencies(self, utt: Utterance, marks: dict[str, float], transcript: Transcript) -> dict[str, float]:
+        """Where the time went. Live (a paced source), every stage is timed from the end of speech on the
+        audio timeline: segment closed, recognized, applied, journaled, in the PMS. Replayed as fast as
+        possible, utterances queue behind each other, so the end-to-end figure counts the work instead."""
         ms: Callable[[float], float] = lambda s: round(s * 1000, 1)  # noqa: E731
+        probed = isinstance(utt.recognized, Transcript) and utt.recognized is transcript
         out = {
             "hangover": ms(utt.closed_s - utt.speech_end_s),
             "queue": ms(marks["asr_start"] - marks["closed"]),
-            "asr": ms(marks["asr_done"] - marks["asr_start"]),
+            "asr": ms(transcript.seconds),
             "apply": ms(marks["applied"] - marks["asr_done"]),
             "journal": ms(marks["journal"] - marks["applied"]),
         }
-        if "pms" not in marks:
-            return out  # not in the PMS yet (or nothing to write): no end-to-end figure
-        out["pms"] = ms(marks["pms"] - marks["journal"])
-        if self.options.realtime:
-            speech_end_wall = self._stream_start_wall + utt.speech_end_s
-            out["speech_end_to_pms"] = ms(marks["pms"] - speech_end_wall)
-        else:
-            # as fast as possible: utterances queue behind each other, so count the work, not the wait
-            out["speech_end_to_pms"] = round(out["hangover"] + ms(marks["pms"] - marks["asr_start"]), 1)
+        if "pms" in marks:
+            out["pms"] = ms(marks["pms"] - marks["journal"])
+        if self.options.realtime and self._clock_offset is not None:
+            speech_end = self._clock_offset + utt.speech_end_s
+            stages = {
+                "closed": "closed",
+                "recognized": "asr_done",
+                "applied": "applied",
+                "journaled": "journal",
+            }
+            for name, mark in stages.items():
+                out[f"{name}_after_speech_end"] = ms(marks[mark] - speech_end)
+            if "pms" in marks:
+                out["speech_end_to_pms"] = ms(marks["pms"] - speech_end)
+        elif "pms" in marks:
+            after_pause = self.segmenter.cfg.probe_ms / 1000 if probed else utt.closed_s - utt.speech_end_s
+            ready = max(utt.closed_s - utt.speech_end_s, after_pause + transcript.seconds) if probed else 0.0
+            work = marks["pms"] - (marks["asr_done"] if probed else marks["asr_start"])
+            out["speech_end_to_pms"] = ms((ready if probed else out["hangover"] / 1000) + work)
         return out
 
 

@@ -7,17 +7,18 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from voicechart.asr.models import ResolvedModel, resolve_model
-from voicechart.asr.transcriber import WhisperTranscriber
+from voicechart.asr.transcriber import Transcriber, WhisperTranscriber
 from voicechart.audio.detectors import make_detector
+from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
 from voicechart.audio.sources import array_chunks, decode_file, paced, stream_chunks
-from voicechart.errors import ConfigError, ModelError
+from voicechart.errors import ModelError
 from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions
 from voicechart.pms.connector import PmsConnector
@@ -96,19 +97,46 @@ def make_segmenter(settings: Settings) -> Segmenter:
         hangover_ms=v.hangover_ms,
         min_speech_ms=v.min_speech_ms,
         max_utterance_s=v.max_utterance_s,
+        probe_ms=v.probe_ms,
+        probe_start_ms=v.probe_start_ms,
     )
     return Segmenter(detector, config)
 
 
-def source_chunks(source: str, *, realtime: bool) -> Iterator[np.ndarray]:
-    """'-' = raw s16le 16 kHz mono on stdin; anything else = an audio file."""
+def source_chunks(
+    source: str,
+    *,
+    realtime: bool,
+    settings: Settings | None = None,
+    gate: PlaybackGate | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """'-' = raw s16le 16 kHz mono on stdin (or a named pipe's path); 'mic' = the configured input device,
+    'mic:NAME' = that device (name or index); anything else = an audio file."""
     if source == "-":
         chunks: Iterator[np.ndarray] = stream_chunks(sys.stdin.buffer)
         return chunks  # stdin is paced by whoever writes it
-    if source == "mic":
-        raise ConfigError("the microphone source comes in a later version; use a file or --source - for now")
-    chunks = array_chunks(decode_file(Path(source)))
+    if source == "mic" or source.startswith("mic:"):
+        from voicechart.audio.microphone import Microphone
+
+        device = (
+            source[4:] if source.startswith("mic:") else (settings.audio.input_device if settings else "")
+        )
+        return iter(Microphone(device, gate=gate, notify=notify))
+    path = Path(source)
+    if path.is_fifo():
+        return _fifo_chunks(path)
+    chunks = array_chunks(decode_file(path))
     return paced(chunks) if realtime else chunks
+
+
+def _fifo_chunks(path: Path) -> Iterator[np.ndarray]:
+    with path.open("rb") as pipe:
+        yield from stream_chunks(pipe)
+
+
+def is_live_source(source: str) -> bool:
+    return source == "-" or source == "mic" or source.startswith("mic:") or Path(source).is_fifo()
 
 
 def build_pipeline(
@@ -116,6 +144,7 @@ def build_pipeline(
     *,
     transcriber: WhisperTranscriber,
     connector: PmsConnector,
+    recognizer: Transcriber | None = None,
     journal: Journal,
     pat_num: int,
     pms_url: str,
@@ -126,6 +155,9 @@ def build_pipeline(
     provider: int = 0,
     note_transcriber: WhisperTranscriber | None = None,
 ) -> Pipeline:
+    """One operatory's pipeline. `recognizer` is this pipeline's client of a shared RecognitionService
+    (live; several operatories share one model); without it the pipeline recognizes in line with
+    `transcriber` (replay)."""
     connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
 
     def notes() -> WhisperTranscriber:
@@ -133,7 +165,7 @@ def build_pipeline(
 
     return Pipeline(
         segmenter=make_segmenter(settings),
-        transcriber=transcriber,
+        transcriber=recognizer or transcriber,
         note_transcriber=notes,
         connector=connector,
         journal=journal,
@@ -152,6 +184,7 @@ def build_pipeline(
             flush_timeout_s=settings.pms.flush_timeout_s,
             mode=mode,
             provider=provider,
+            readback=settings.feedback.readback,
         ),
         today=today,
         operatory=operatory,

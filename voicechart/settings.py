@@ -53,8 +53,32 @@ class VadSettings(BaseModel):
     frame_ms: Literal[10, 20, 30] = 30
     pre_roll_ms: int = Field(default=400, ge=0)
     hangover_ms: int = Field(default=400, ge=30)
+    probe_ms: int = Field(default=240, ge=0)  # 0 = never end early (see voicechart.audio.segmenter)
+    probe_start_ms: int = Field(default=120, ge=0)
     min_speech_ms: int = Field(default=90, ge=0)
     max_utterance_s: float = Field(default=12.0, gt=1.0)
+
+
+class AudioSettings(BaseModel):
+    """The operatory's sound devices (by name or index; `voicechart devices` lists them; "" = default)."""
+
+    input_device: str = ""
+    output_device: str = ""
+
+
+class FeedbackSettings(BaseModel):
+    earcons: bool = True  # accepted / deep pocket / flagged tones after every charted utterance
+    readback: bool = False  # speak charted values back at the start of an exam ("readback on/off" by voice)
+    gate_tail_ms: int = Field(default=150, ge=0)  # the microphone stays closed this long after playback
+    voice: str = "en-us"  # espeak-ng voice for readback
+
+
+class OperatorySettings(BaseModel):
+    """One operatory served by `voicechart serve`."""
+
+    number: int
+    input_device: str = ""
+    output_device: str = ""
 
 
 class ExamSettings(BaseModel):
@@ -95,6 +119,9 @@ class Settings(BaseSettings):
     vad: VadSettings = VadSettings()
     exam: ExamSettings = ExamSettings()
     pms: PmsSettings = PmsSettings()
+    audio: AudioSettings = AudioSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
+    operatories: list[OperatorySettings] = []
 
     @classmethod
     def settings_customise_sources(

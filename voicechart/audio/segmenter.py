@@ -2,13 +2,21 @@
 
 A plain state machine (QUIET → SPEAKING → QUIET) fed one frame at a time, so tests can drive it with any
 detector and timing is taken from the audio timeline, never the wall clock.
+
+Early end: after `probe_start_ms` of silence the segmenter starts a probe (the recognizer and the parser,
+in the background) on the words so far; after `probe_ms` of silence it takes the answer. If the words are
+a whole command ("three two four") the utterance ends there, without waiting out the full hang-over; if
+not (a triplet cut short, "tooth …") it waits as usual, and the answer is kept with the utterance when no
+more speech came before it closed. Speech before `probe_ms` drops the probe. Whether an utterance ends
+early depends on the audio alone (the pause lengths), never on how fast the machine is.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +34,23 @@ class SegmenterConfig:
     start_frames: int = 3  # voiced frames among the last `start_window` needed to open an utterance
     start_window: int = 5
     silence_dbfs: float = -55.0  # frames quieter than this are never speech
+    probe_ms: int = 0  # 0 = no early end; else end early after this much silence if the words are whole
+    probe_start_ms: int = 0  # start the probe after this much silence (≤ probe_ms; 0 = at probe_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAnswer:
+    complete: bool  # the words so far are a whole command: end the utterance now
+    recognized: Any = None  # what the probe recognized (a Transcript), reused if no more speech follows
+
+
+class ProbeRun(Protocol):
+    def answer(self) -> ProbeAnswer: ...
+
+    def cancel(self) -> None: ...
+
+
+Probe = Callable[[np.ndarray], ProbeRun]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +60,8 @@ class Utterance:
     speech_end_s: float  # audio time at which the last voiced frame ended
     closed_s: float  # audio time at which the segmenter decided the utterance was over
     forced: bool = False  # closed because it reached max_utterance_s
+    early: bool = False  # closed by the probe before the full hang-over
+    recognized: Any = None  # the probe's recognition of exactly this speech, if any
 
     @property
     def clip_start_s(self) -> float:
@@ -59,9 +86,12 @@ def _dbfs(frame: np.ndarray) -> float:
 
 
 class Segmenter:
-    def __init__(self, detector: SpeechDetector, config: SegmenterConfig) -> None:
+    def __init__(self, detector: SpeechDetector, config: SegmenterConfig, probe: Probe | None = None) -> None:
         self.detector = detector
         self.cfg = config
+        self.probe = probe
+        self._probing: ProbeRun | None = None  # a probe started on the speech so far
+        self._probed: ProbeAnswer | None = None  # its answer
         self.frame_samples = SAMPLE_RATE * config.frame_ms // 1000
         self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, config.pre_roll_ms // config.frame_ms))
         self._recent: deque[bool] = deque(maxlen=config.start_window)
@@ -89,13 +119,38 @@ class Segmenter:
             self._silent_run = 0
             self._voiced_frames += 1
             self._last_voiced_end_s = self._t
+            self._drop_probe()  # more speech: the probe no longer covers the utterance
         else:
             self._silent_run += 1
+            early = self._probe_step()
+            if early is not None:
+                return early
         if self._silent_run * self.cfg.frame_ms >= self.cfg.hangover_ms:
             return self._close(forced=False)
         if self._t - self._start_s >= self.cfg.max_utterance_s:
             return self._close(forced=True)
         return None
+
+    def _probe_step(self) -> Utterance | None:
+        cfg = self.cfg
+        if self.probe is None or not 0 < cfg.probe_ms < cfg.hangover_ms:
+            return None
+        if self._voiced_frames * cfg.frame_ms < cfg.min_speech_ms:
+            return None
+        start_ms = min(cfg.probe_start_ms or cfg.probe_ms, cfg.probe_ms)
+        if self._silent_run == max(1, start_ms // cfg.frame_ms):
+            self._probing = self.probe(np.concatenate(self._frames))
+        if self._silent_run == cfg.probe_ms // cfg.frame_ms and self._probing is not None:
+            self._probed, self._probing = self._probing.answer(), None
+            if self._probed.complete:
+                return self._close(forced=False, early=True)
+        return None
+
+    def _drop_probe(self) -> None:
+        if self._probing is not None:
+            self._probing.cancel()
+        self._probing = None
+        self._probed = None
 
     def flush(self) -> Utterance | None:
         """End of input: close an open utterance."""
@@ -112,10 +167,18 @@ class Segmenter:
         self._pre_roll.clear()
         self._recent.clear()
 
-    def _close(self, *, forced: bool) -> Utterance | None:
+    def _close(self, *, forced: bool, early: bool = False) -> Utterance | None:
         pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, dtype=np.int16)
-        utterance = Utterance(pcm, self._start_s, self._last_voiced_end_s, self._t, forced)
+        recognized = self._probed.recognized if self._probed is not None and not forced else None
+        utterance = Utterance(
+            pcm, self._start_s, self._last_voiced_end_s, self._t, forced, early=early, recognized=recognized
+        )
+        self._drop_probe()
         self._speaking = False
+        # The silence after the last word may hold the onset of the next one (Silero hears a word start a
+        # few frames late): it becomes the next utterance's pre-roll, which matters after an early end.
+        if self._silent_run:
+            self._pre_roll.extend(self._frames[-self._silent_run :])
         self._frames = []
         self._recent.clear()
         if self._voiced_frames * self.cfg.frame_ms < self.cfg.min_speech_ms:

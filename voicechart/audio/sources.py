@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -72,3 +74,30 @@ def paced(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             time.sleep(delay)
         sent += len(chunk)
         yield chunk
+
+
+def buffered(chunks: Iterable[np.ndarray], stop: threading.Event) -> Iterator[tuple[np.ndarray, float]]:
+    """Read the source on its own thread, as fast as it delivers, stamping each chunk with its arrival
+    (perf_counter). Whatever happens downstream (a recognition in progress), capture never stalls: a
+    microphone's buffer never overflows and a writer on stdin never blocks. Ends when the source ends or
+    `stop` is set; an error in the source is raised here."""
+    arrivals: queue.Queue[tuple[np.ndarray, float] | BaseException | None] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                arrivals.put((chunk, time.perf_counter()))
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the reading side
+            arrivals.put(exc)
+        finally:
+            arrivals.put(None)
+
+    threading.Thread(target=read, name="voicechart-capture", daemon=True).start()
+    while (item := arrivals.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        if stop.is_set():
+            return
+        yield item

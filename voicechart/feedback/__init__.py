@@ -1,0 +1,1 @@
+"""Confirmation without looking: earcons for every charted utterance and, if enabled, spoken readback."""

@@ -1,0 +1,58 @@
+"""Earcons: short, distinct tones, synthesized (no sound files to ship).
+
+- accepted: one short high blip;
+- deep pocket (a depth ≥ 5 mm was charted): two lower blips — look at the patient, not the screen;
+- flagged / please repeat: a falling two-tone, longer, unmistakably different from the other two.
+Chatter and noise get no sound at all.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+RATE = 16_000
+DEEP_POCKET_MM = 5
+
+
+class Earcon(Enum):
+    ACCEPTED = "accepted"
+    DEEP_POCKET = "deep_pocket"
+    FLAGGED = "flagged"
+
+
+def _tone(freq: float, ms: int, gain: float = 0.3) -> np.ndarray:
+    t = np.arange(RATE * ms // 1000) / RATE
+    ramp = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.008)  # 8 ms fades: no clicks
+    out: np.ndarray = (gain * ramp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return out
+
+
+def _gap(ms: int) -> np.ndarray:
+    return np.zeros(RATE * ms // 1000, dtype=np.float32)
+
+
+def render(earcon: Earcon) -> np.ndarray:
+    """The earcon as 16 kHz mono float32."""
+    if earcon is Earcon.ACCEPTED:
+        return _tone(1320, 70)
+    if earcon is Earcon.DEEP_POCKET:
+        return np.concatenate([_tone(880, 90), _gap(60), _tone(880, 90)])
+    return np.concatenate([_tone(660, 160), _tone(440, 220)])
+
+
+def earcon_for(status: str, commands: list[dict[str, Any]]) -> Earcon | None:
+    """Which earcon an utterance's outcome gets (from UtteranceResult's status and commands)."""
+    if status == "flagged":
+        return Earcon.FLAGGED
+    if status not in ("applied", "note"):
+        return None  # chatter, noise: silence
+    said: list[int] = []
+    for command in commands:
+        if command["kind"] == "Depths":
+            said += command["values"]
+        elif command["kind"] == "SiteDepth":
+            said.append(command["value"])
+    return Earcon.DEEP_POCKET if any(d >= DEEP_POCKET_MM for d in said) else Earcon.ACCEPTED
