@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, notes_wer, pms_hop, recognizer, text_level, vad
+from bench import asr_models, live, notes_wer, pms_hop, recognizer, text_level, vad
 
 BENCHES = {
     "asr": asr_models.main,
@@ -15,6 +15,7 @@ BENCHES = {
     "text": text_level.main,
     "pms": pms_hop.main,
     "notes": notes_wer.main,
+    "live": live.main,
 }
 
 if __name__ == "__main__":

@@ -240,7 +240,13 @@ def _run(
     from voicechart.audio.gate import PlaybackGate
     from voicechart.journal.store import Journal
     from voicechart.render import render_chart
-    from voicechart.runner import build_pipeline, load_transcriber, open_connector, source_chunks
+    from voicechart.runner import (
+        build_pipeline,
+        is_live_source,
+        load_transcriber,
+        open_connector,
+        source_chunks,
+    )
 
     url = settings.resolved_pms_url
     started = time.perf_counter()
@@ -271,7 +277,7 @@ def _run(
                 provider=provider,
             )
             chunks = source_chunks(source, realtime=realtime, settings=settings, gate=gate, notify=_notify)
-            if source.startswith("mic"):
+            if is_live_source(source):
                 typer.echo(
                     f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True
                 )
@@ -403,13 +409,14 @@ def listen(
         typer.Option("--operatory", help="Take the patient from today's schedule in this operatory."),
     ] = None,
     source: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--source",
-            help="mic (the configured input device), mic:NAME or mic:INDEX, '-' (raw s16le 16 kHz mono PCM "
-            "on stdin), a named pipe carrying the same, or an audio file.",
+            help="mic (the operatory's or the configured input device), mic:NAME or mic:INDEX, '-' (raw "
+            "s16le 16 kHz mono PCM on stdin), a named pipe carrying the same, or an audio file. "
+            "Default: stdin when something is piped into it, else the microphone.",
         ),
-    ] = "-",
+    ] = None,
     feedback: Annotated[
         bool | None,
         typer.Option(
@@ -434,6 +441,10 @@ def listen(
     from voicechart.runner import is_live_source
 
     settings = _settings(pms)
+    if source is None:
+        source = "-" if not sys.stdin.isatty() else "mic"
+    if source == "mic" and operatory is not None:
+        source = _operatory_source(str(operatory), settings).source  # that operatory's own microphone
     live = realtime or is_live_source(source)
     _run(
         settings,
@@ -447,6 +458,70 @@ def listen(
         provider=provider,
         feedback=source.startswith("mic") if feedback is None else feedback,
     )
+
+
+@app.command()
+def serve(
+    operatory: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--operatory",
+            help="N or N=SOURCE (mic, mic:NAME, a named pipe, a file); repeat for each operatory. "
+            "Default: the [[operatories]] of the settings, each on its input_device.",
+        ),
+    ] = None,
+    pms: PmsOption = None,
+    as_json: JsonOption = False,
+    feedback: Annotated[
+        bool, typer.Option("--feedback/--no-feedback", help="Earcons (and readback) for microphones.")
+    ] = True,
+) -> None:
+    """A station: every operatory's pipeline in one process, sharing one loaded model, served in turn.
+    Each operatory takes its patient from today's schedule; on a microphone it goes on with the next
+    scheduled patient after "end exam"."""
+    from voicechart.runner import load_transcriber
+    from voicechart.station import OperatorySource, Station
+
+    settings = _settings(pms)
+    sources = [_operatory_source(spec, settings) for spec in operatory or []] or [
+        OperatorySource(o.number, f"mic:{o.input_device}" if o.input_device else "mic", o.output_device)
+        for o in settings.operatories
+    ]
+    if not sources:
+        raise VoicechartError(
+            "no operatories: give --operatory N[=SOURCE] or add [[operatories]] to the settings"
+        )
+
+    def report(number: int, result: Any) -> None:
+        if as_json:
+            typer.echo(json.dumps({"operatory": number, **result.to_json()}))
+        else:
+            typer.echo(f"[op {number}] ", nl=False)
+            _echo_result(result)
+
+    station = Station(
+        settings,
+        sources,
+        transcriber=load_transcriber(settings),
+        report=report,
+        notify=_notify,
+        feedback=feedback and any(s.source.startswith("mic") for s in sources),
+    )
+    failed = station.run()
+    if failed:
+        raise VoicechartError(f"{failed} operatory(ies) stopped: {station.failures}")
+
+
+def _operatory_source(spec: str, settings: Settings) -> Any:
+    from voicechart.station import OperatorySource
+
+    number, _, source = spec.partition("=")
+    if not number.strip().isdigit():
+        raise VoicechartError(f"--operatory takes N or N=SOURCE, not {spec!r}")
+    configured = {o.number: o for o in settings.operatories}.get(int(number))
+    device = configured.input_device if configured else settings.audio.input_device
+    output = configured.output_device if configured else settings.audio.output_device
+    return OperatorySource(int(number), source or (f"mic:{device}" if device else "mic"), output)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,13 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
+_MIGRATING = threading.Lock()  # alembic keeps process-wide state: one migration at a time (station threads)
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the journal's schema to the newest migration."""
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with _MIGRATING, engine.begin() as conn:
         cfg.attributes["connection"] = conn
         alembic_command.upgrade(cfg, "head")
 

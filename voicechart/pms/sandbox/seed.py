@@ -375,3 +375,28 @@ def _insert_appointments(conn: sa.Connection, day: dt.date) -> tuple[int, ...]:
         )
         nums.append(inserted_key(result))
     return tuple(nums)
+
+
+def add_operatory_appointment(engine: sa.Engine, op_num: int, pat_num: int, start: dt.datetime) -> int:
+    """Add an operatory (if it is not there) and a scheduled appointment of `pat_num` in it at `start`;
+    returns the AptNum. For benchmarks and tests with more operatories than the demo's three."""
+    with engine.begin() as conn:
+        if not is_sandbox(conn):
+            raise PmsError("This database is not a voicechart sandbox PMS; refusing to add an appointment.")
+        exists = conn.execute(sa.select(operatory.c.OperatoryNum).where(operatory.c.OperatoryNum == op_num))
+        if exists.first() is None:
+            conn.execute(sa.insert(operatory).values(**_operatory(op_num, ProvHygienist=HYGIENIST_PROV_NUM)))
+        result = conn.execute(
+            sa.insert(appointment).values(
+                PatNum=pat_num,
+                AptStatus=APT_SCHEDULED,
+                Pattern=DEMO_PATTERN,
+                Op=op_num,
+                ProvNum=DENTIST_PROV_NUM,
+                ProvHyg=HYGIENIST_PROV_NUM,
+                AptDateTime=start,
+                IsHygiene=1,
+                Note="",
+            )
+        )
+        return inserted_key(result)
