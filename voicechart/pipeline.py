@@ -248,21 +248,10 @@ class Pipeline:
         return _RecognitionProbe(start_recognition(self.transcriber, pcm16_to_float(pcm)), self._answer)
 
     def _answer(self, transcript: Transcript) -> ProbeAnswer:
-        if starts_note(transcript.text) is not None:
-            return ProbeAnswer(complete=False)
-        interpretation = interpret(transcript.text, self.options.numbering)
-        verdict = self._judge(transcript, interpretation)
-        return ProbeAnswer(verdict.status == "ok" and is_whole_command(interpretation), transcript)
+        return probe_answer(transcript, self.options)
 
     def _judge(self, transcript: Transcript, interpretation: Interpretation) -> Verdict:
-        options = self.options
-        return judge(
-            transcript,
-            min_avg_logprob=options.min_avg_logprob
-            if interpretation.has_numbers
-            else options.min_avg_logprob_commands,
-            max_no_speech_prob=options.max_no_speech_prob,
-        )
+        return judge_for(transcript, interpretation, self.options)
 
     # --- one utterance -------------------------------------------------------------------------------------
     def process(self, utt: Utterance, *, closed_wall: float | None = None) -> UtteranceResult:
@@ -456,6 +445,26 @@ class Pipeline:
             work = marks["pms"] - (marks["asr_done"] if probed else marks["asr_start"])
             out["speech_end_to_pms"] = ms((ready if probed else out["hangover"] / 1000) + work)
         return out
+
+
+def judge_for(transcript: Transcript, interpretation: Interpretation, options: PipelineOptions) -> Verdict:
+    """The guards, with the stricter confidence threshold when numbers were heard."""
+    return judge(
+        transcript,
+        min_avg_logprob=options.min_avg_logprob
+        if interpretation.has_numbers
+        else options.min_avg_logprob_commands,
+        max_no_speech_prob=options.max_no_speech_prob,
+    )
+
+
+def probe_answer(transcript: Transcript, options: PipelineOptions) -> ProbeAnswer:
+    """May the utterance end at this pause? Only if what was heard is trusted and a whole command."""
+    if starts_note(transcript.text) is not None:
+        return ProbeAnswer(complete=False)  # a note follows: the note model recognizes it whole
+    interpretation = interpret(transcript.text, options.numbering)
+    verdict = judge_for(transcript, interpretation, options)
+    return ProbeAnswer(verdict.status == "ok" and is_whole_command(interpretation), transcript)
 
 
 def _edit_json(edit: Any) -> dict[str, Any]:
