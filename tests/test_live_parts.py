@@ -183,9 +183,15 @@ def test_the_resampler_turns_44k_stereo_into_16k_mono() -> None:
 
 class _FakeStream:
     def __init__(
-        self, portaudio: _FakePortAudio, callback: Any, samplerate: int, channels: int, **_: Any
+        self,
+        portaudio: _FakePortAudio,
+        callback: Any,
+        finished_callback: Any,
+        samplerate: int,
+        channels: int,
+        **_: Any,
     ) -> None:
-        self.portaudio, self.callback = portaudio, callback
+        self.portaudio, self.callback, self.finished = portaudio, callback, finished_callback
         self.samplerate, self.channels = samplerate, channels
         self.active = False
 
@@ -200,6 +206,9 @@ class _FakeStream:
         while self.active and self.portaudio.present:
             self.callback(np.full((441, self.channels), 0.1, dtype=np.float32), 441, None, status)
             time.sleep(0.01)
+        if self.active:  # unplugged: PortAudio stops the stream and calls finished_callback
+            self.active = False
+            self.finished()
 
     def abort(self) -> None:
         self.active = False
@@ -251,7 +260,7 @@ def test_an_unplugged_microphone_is_reported_and_capture_resumes_when_it_returns
     fake = _FakePortAudio()
     monkeypatch.setattr(microphone, "_sounddevice", lambda: fake)
     messages: list[str] = []
-    mic = microphone.Microphone("Headset", notify=messages.append, stall_s=0.3, retry_s=0.05)
+    mic = microphone.Microphone("Headset", notify=messages.append, stall_s=0.1, retry_s=0.05)
     chunks = iter(mic)
     got = [next(chunks) for _ in range(5)]
     assert all(c.dtype == np.int16 for c in got)

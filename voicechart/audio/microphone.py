@@ -140,14 +140,16 @@ class Microphone:
         gate: PlaybackGate | None = None,
         notify: Notify | None = None,
         block_ms: int = 30,
-        stall_s: float = 2.0,
+        stall_s: float = 0.5,
         retry_s: float = 1.0,
+        silent_notice_s: float = 10.0,
     ) -> None:
         self.spec = device
         self.gate = gate or PlaybackGate()
         self._notify = notify or (lambda message: log.warning("%s", message))
         self._block_ms = block_ms
         self._stall_s = stall_s
+        self._silent_notice_s = silent_notice_s
         self._retry_s = retry_s
         self._blocks: queue.Queue[tuple[np.ndarray, float]] = queue.Queue()
         self._stopped = threading.Event()
@@ -177,7 +179,7 @@ class Microphone:
             finally:
                 self._close(stream)
             if not self._stopped.is_set():
-                reason = self._errors.pop() if self._errors else "no sound from it"
+                reason = self._errors.pop() if self._errors else "the device stopped"
                 self._notify(f"microphone lost ({reason}). The exam is kept; waiting for the device…")
                 lost = True
                 self._rescan_quietly()
@@ -218,11 +220,22 @@ class Microphone:
         return stream, Resampler(rate, channels)
 
     def _read(self, stream: Any, resample: Resampler) -> Iterator[np.ndarray]:
+        """Blocks until the stream ends (PortAudio stops it when the device fails or goes away). A stream
+        that is still running but silent (a sound server suspends an idle source; a muted headset) is
+        waited for, with one message after `silent_notice_s`."""
+        quiet_since = time.perf_counter()
+        told = False
         while not self._stopped.is_set():
             try:
                 block, arrived = self._blocks.get(timeout=self._stall_s)
             except queue.Empty:
-                return  # no audio for stall_s: the device is gone (or hung)
+                if not stream.active:
+                    return  # the device is gone
+                if not told and time.perf_counter() - quiet_since >= self._silent_notice_s:
+                    self._notify(f"no sound from {self.device.name} for a while (muted? unplugged?)")
+                    told = True
+                continue
+            quiet_since, told = arrived, False
             if block.shape[0] == 0 or not stream.active:
                 return
             pcm = resample(block)
