@@ -285,3 +285,19 @@ def test_a_missing_device_gets_a_clear_message(monkeypatch: pytest.MonkeyPatch) 
     fake.present = False
     with pytest.raises(AudioError, match="no audio input device on this machine"):
         microphone.find_device("")
+
+
+def test_dictation_over_background_talk_is_segmented() -> None:
+    """Background talk (the detector hears speech all the time) at a lower level; two dictated phrases
+    15 dB louder stand out and end, instead of one endless utterance."""
+    quiet, loud = 1400, 8000  # scripted detector: speech above 1000 in both
+    frames = [np.full(FRAME, quiet, dtype=np.int16) for _ in range(100)]
+    for _ in range(2):
+        frames += [np.full(FRAME, loud, dtype=np.int16) for _ in range(30)]
+        frames += [np.full(FRAME, quiet, dtype=np.int16) for _ in range(40)]
+    plain = list(Segmenter(ScriptedDetector(), SegmenterConfig()).segment(frames))
+    gated = list(Segmenter(ScriptedDetector(), SegmenterConfig(above_floor_db=6.0)).segment(frames))
+    assert len(plain) == 1  # the background keeps a plain detector open
+    dictated = [u for u in gated if u.start_s > 2.5]  # the first seconds teach it the background's level
+    assert len(dictated) == 2
+    assert all(0.85 <= u.speech_end_s - u.start_s <= 0.95 for u in dictated)

@@ -440,7 +440,9 @@ class Pipeline:
             if "pms" in marks:
                 out["speech_end_to_pms"] = ms(marks["pms"] - speech_end)
         elif "pms" in marks:
-            after_pause = self.segmenter.cfg.probe_ms / 1000 if probed else utt.closed_s - utt.speech_end_s
+            cfg = self.segmenter.cfg
+            started_ms = min(cfg.probe_start_ms or cfg.probe_ms, cfg.probe_ms)  # when the probe began
+            after_pause = started_ms / 1000 if probed else utt.closed_s - utt.speech_end_s
             ready = max(utt.closed_s - utt.speech_end_s, after_pause + transcript.seconds) if probed else 0.0
             work = marks["pms"] - (marks["asr_done"] if probed else marks["asr_start"])
             out["speech_end_to_pms"] = ms((ready if probed else out["hangover"] / 1000) + work)

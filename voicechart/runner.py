@@ -98,6 +98,7 @@ def make_segmenter(settings: Settings) -> Segmenter:
         min_speech_ms=v.min_speech_ms,
         max_utterance_s=v.max_utterance_s,
         probe_ms=v.probe_ms,
+        above_floor_db=v.above_floor_db,
         probe_start_ms=v.probe_start_ms,
     )
     return Segmenter(detector, config)

@@ -53,6 +53,7 @@ class VadSettings(BaseModel):
     frame_ms: Literal[10, 20, 30] = 30
     pre_roll_ms: int = Field(default=400, ge=0)
     hangover_ms: int = Field(default=400, ge=30)
+    above_floor_db: float = Field(default=6.0, ge=0)  # talk in the background: see voicechart.audio.segmenter
     probe_ms: int = Field(default=240, ge=0)  # 0 = never end early (see voicechart.audio.segmenter)
     probe_start_ms: int = Field(default=120, ge=0)
     min_speech_ms: int = Field(default=90, ge=0)

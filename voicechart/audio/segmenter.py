@@ -3,6 +3,10 @@
 A plain state machine (QUIET → SPEAKING → QUIET) fed one frame at a time, so tests can drive it with any
 detector and timing is taken from the audio timeline, never the wall clock.
 
+Background talk: Silero (any detector) hears babble as speech, and an utterance then never ends. Where the
+detector has heard speech in most of the last few seconds, a frame also has to stand out from the
+background's level (its median) by `above_floor_db` to count: the dictation is closer to the microphone.
+
 Early end: after `probe_start_ms` of silence the segmenter starts a probe (the recognizer and the parser,
 in the background) on the words so far; after `probe_ms` of silence it takes the answer. If the words are
 a whole command ("three two four") the utterance ends there, without waiting out the full hang-over; if
@@ -34,6 +38,10 @@ class SegmenterConfig:
     start_frames: int = 3  # voiced frames among the last `start_window` needed to open an utterance
     start_window: int = 5
     silence_dbfs: float = -55.0  # frames quieter than this are never speech
+    above_floor_db: float = 0.0  # 0 = off; else voiced frames must be this much louder than the noise floor
+    floor_window_s: float = 5.0  # the noise floor: a low percentile of the frame levels over this window
+    floor_percentile: float = 50.0
+    babble_fraction: float = 0.7  # the background counts as talk when this share of the window is "speech"
     probe_ms: int = 0  # 0 = no early end; else end early after this much silence if the words are whole
     probe_start_ms: int = 0  # start the probe after this much silence (≤ probe_ms; 0 = at probe_ms)
 
@@ -102,12 +110,15 @@ class Segmenter:
         self._start_s = 0.0
         self._last_voiced_end_s = 0.0
         self._t = 0.0  # audio time at the end of the last frame seen
+        window = max(1, int(config.floor_window_s * 1000 / config.frame_ms))
+        self._levels: deque[float] = deque(maxlen=window)
+        self._heard: deque[bool] = deque(maxlen=window)
 
     def feed(self, frame: np.ndarray) -> Utterance | None:
         frame_s = self.cfg.frame_ms / 1000
         frame_start = self._t
         self._t += frame_s
-        voiced = self.detector.is_speech(frame) and _dbfs(frame) > self.cfg.silence_dbfs
+        voiced = self._voiced(frame)
         if not self._speaking:
             self._recent.append(voiced)
             self._pre_roll.append(frame)
@@ -130,6 +141,23 @@ class Segmenter:
         if self._t - self._start_s >= self.cfg.max_utterance_s:
             return self._close(forced=True)
         return None
+
+    def _voiced(self, frame: np.ndarray) -> bool:
+        """The detector hears speech and the frame is not digital silence. Where the detector hears speech
+        nearly all the time (talk across the room: babble is speech too), a frame must also stand out from
+        the level of that background by `above_floor_db`: the dictation is closer to the microphone."""
+        level = _dbfs(frame)
+        speech = level > self.cfg.silence_dbfs and self.detector.is_speech(frame)
+        cfg = self.cfg
+        if cfg.above_floor_db <= 0:
+            return speech
+        self._levels.append(level)
+        self._heard.append(speech)
+        window = self._levels.maxlen or 1
+        if len(self._heard) < window // 2 or sum(self._heard) < cfg.babble_fraction * len(self._heard):
+            return speech  # a background without talk: the detector alone decides
+        floor = float(np.percentile(self._levels, cfg.floor_percentile))
+        return speech and level >= floor + cfg.above_floor_db
 
     def _probe_step(self) -> Utterance | None:
         cfg = self.cfg
