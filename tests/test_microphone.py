@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -107,7 +108,7 @@ def test_spoken_exam_through_the_microphone_lands_in_the_pms(null_sink: str, tmp
     except subprocess.TimeoutExpired:
         listen.kill()
         out, err = listen.communicate()
-        pytest.fail(f"listen did not end on 'end exam': {err[-2000:]}")
+        pytest.fail(f"listen did not end on 'end exam': {out[-3000:]} {err[-2000:]}")
     assert listen.returncode == 0, err[-2000:]
     results = [json.loads(line) for line in out.splitlines()]
     truth = SAMPLES[SAMPLE]["utterances"]
@@ -130,3 +131,49 @@ def test_spoken_exam_through_the_microphone_lands_in_the_pms(null_sink: str, tmp
     total = score.correct + score.wrong + score.missing
     assert score.correct / total >= 0.85, score
     assert "microphone lost" not in err
+
+
+def test_spoken_readback_reaches_the_microphone_but_is_never_charted(null_sink: str, tmp_path: Path) -> None:
+    """Readback on, no headset: espeak-ng reads every triplet back into the same room (sink) the microphone
+    listens to. Those spoken numbers must never become chart values."""
+    import json
+
+    if shutil.which("espeak-ng") is None:
+        _missing("espeak-ng is not installed (Debian: apt install espeak-ng)")
+    data = tmp_path / "data"
+    data.mkdir()
+    pms_url = f"sqlite:///{data / 'pms.sqlite3'}"
+    engine = sa.create_engine(pms_url)
+    create_sandbox(engine)
+    seed_demo(engine, dt.date.today())
+    engine.dispose()
+    env = {
+        **os.environ,
+        "VOICECHART_DATA_DIR": str(data),
+        "VOICECHART_PMS_URL": pms_url,
+        "VOICECHART_FEEDBACK__READBACK": "true",
+    }
+    listen = _cli(
+        "listen", "--patient", "1", "--source", "mic", "--json",
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert listen.stderr is not None
+    for line in listen.stderr:
+        if "Listening" in line:
+            break
+    subprocess.run(["paplay", "-d", null_sink, str(SAMPLES_DIR / SAMPLES[SAMPLE]["audio"])], check=True)
+    time.sleep(4)  # the last readbacks
+    listen.send_signal(
+        signal.SIGINT
+    )  # readback may have covered "end exam": stop it as a user would (Ctrl-C)
+    out, err = listen.communicate(timeout=60)
+    results = [json.loads(line) for line in out.splitlines()]
+    spoken = [r for r in results if r["speak"] and r["readback_on"] and r["readback"]]
+    assert spoken, "nothing was read back"
+    truth = SAMPLES[SAMPLE]["utterances"]
+    offset = results[0]["audio"]["start_s"] - truth[0]["start_s"]
+    for r in results:
+        start, end = r["audio"]["start_s"] - offset, r["audio"]["speech_end_s"] - offset
+        on_script = any(start < u["end_s"] + 0.3 and u["start_s"] - 0.3 < end for u in truth)
+        assert on_script or r["status"] != "applied", f"charted something nobody dictated: {r}"
+    assert "readback failed" not in err

@@ -281,16 +281,18 @@ def _run(
                 typer.echo(
                     f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True
                 )
-            for result in pipeline.run(chunks):
-                results.append(result)
-                if player is not None:
-                    player.on_result(
-                        result.status, result.commands, result.readback, result.speak and result.readback_on
-                    )
-                if as_json:
-                    typer.echo(json.dumps(result.to_json()))
-                else:
-                    _echo_result(result)
+            try:
+                for result in pipeline.run(chunks):
+                    results.append(result)
+                    if player is not None:
+                        speak = result.speak and result.readback_on
+                        player.on_result(result.status, result.commands, result.readback, speak)
+                    if as_json:
+                        typer.echo(json.dumps(result.to_json()))
+                    else:
+                        _echo_result(result)
+            except KeyboardInterrupt:  # Ctrl-C: everything heard so far is journaled; deliver it and show it
+                typer.echo("Stopped.", err=True)
             pending = pipeline.retry_pending()
             if pending:
                 typer.echo(

@@ -168,6 +168,7 @@ class Pipeline:
         self.note: NoteComposer | None = NoteComposer() if options.mode == "note" else None
         self.notes_saved = 0
         self.segmenter.probe = self._probe
+        self.segmenter.background_gate = options.mode != "note"
         self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clock()
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
@@ -273,6 +274,7 @@ class Pipeline:
         else:
             status, flags, interpretation, outcome, readback_text = self._decide(transcript)
         marks["applied"] = time.perf_counter()
+        self.segmenter.background_gate = self.note is None  # notes are continuous speech: see the segmenter
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
         readback = readback_text
@@ -320,6 +322,7 @@ class Pipeline:
             pms_pending=pending,
             speak=bool(readback)
             and (outcome.speak if outcome is not None else status in ("flagged", "note")),
+            readback_on=self.session.readback_enabled if self.session else self.options.readback,
         )
 
     def _recognizer_for_notes(self) -> Transcriber:

@@ -6,6 +6,7 @@ detector and timing is taken from the audio timeline, never the wall clock.
 Background talk: Silero (any detector) hears babble as speech, and an utterance then never ends. Where the
 detector has heard speech in most of the last few seconds, a frame also has to stand out from the
 background's level (its median) by `above_floor_db` to count: the dictation is closer to the microphone.
+Dictating a clinical note fills the window with speech too, so the pipeline turns this off inside notes.
 
 Early end: after `probe_start_ms` of silence the segmenter starts a probe (the recognizer and the parser,
 in the background) on the words so far; after `probe_ms` of silence it takes the answer. If the words are
@@ -27,6 +28,8 @@ import numpy as np
 from voicechart.audio.detectors import SpeechDetector
 from voicechart.audio.sources import SAMPLE_RATE
 
+TAIL_DECAY_MS = 150
+
 
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
@@ -41,7 +44,7 @@ class SegmenterConfig:
     above_floor_db: float = 0.0  # 0 = off; else voiced frames must be this much louder than the noise floor
     floor_window_s: float = 5.0  # the noise floor: a low percentile of the frame levels over this window
     floor_percentile: float = 50.0
-    babble_fraction: float = 0.7  # the background counts as talk when this share of the window is "speech"
+    babble_fraction: float = 0.8  # the background counts as talk when this share of the window is "speech"
     probe_ms: int = 0  # 0 = no early end; else end early after this much silence if the words are whole
     probe_start_ms: int = 0  # start the probe after this much silence (≤ probe_ms; 0 = at probe_ms)
 
@@ -98,6 +101,8 @@ class Segmenter:
         self.detector = detector
         self.cfg = config
         self.probe = probe
+        # Off while a clinical note is dictated: continuous free speech fills the window like background talk.
+        self.background_gate = True
         self._probing: ProbeRun | None = None  # a probe started on the speech so far
         self._probed: ProbeAnswer | None = None  # its answer
         self.frame_samples = SAMPLE_RATE * config.frame_ms // 1000
@@ -147,9 +152,11 @@ class Segmenter:
         nearly all the time (talk across the room: babble is speech too), a frame must also stand out from
         the level of that background by `above_floor_db`: the dictation is closer to the microphone."""
         level = _dbfs(frame)
-        speech = level > self.cfg.silence_dbfs and self.detector.is_speech(frame)
+        speech = (
+            self.detector.is_speech(frame) and level > self.cfg.silence_dbfs
+        )  # Silero is stateful: every frame
         cfg = self.cfg
-        if cfg.above_floor_db <= 0:
+        if cfg.above_floor_db <= 0 or not self.background_gate:
             return speech
         self._levels.append(level)
         self._heard.append(speech)
@@ -203,10 +210,12 @@ class Segmenter:
         )
         self._drop_probe()
         self._speaking = False
-        # The silence after the last word may hold the onset of the next one (Silero hears a word start a
-        # few frames late): it becomes the next utterance's pre-roll, which matters after an early end.
-        if self._silent_run:
-            self._pre_roll.extend(self._frames[-self._silent_run :])
+        # The end of the silence after the last word may hold the onset of the next one (Silero hears a
+        # word start a few frames late): it becomes the next utterance's pre-roll, which matters after an
+        # early end. Its first 150 ms may still hold the last word's decay, which does not belong there.
+        seed = self._silent_run - TAIL_DECAY_MS // self.cfg.frame_ms
+        if seed > 0:
+            self._pre_roll.extend(self._frames[-seed:])
         self._frames = []
         self._recent.clear()
         if self._voiced_frames * self.cfg.frame_ms < self.cfg.min_speech_ms:
