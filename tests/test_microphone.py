@@ -68,6 +68,18 @@ def null_sink() -> Iterator[str]:
         subprocess.run(["pactl", "unload-module", module], check=False)
 
 
+def _sandbox(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A demo sandbox PMS in its own data directory; the environment for voicechart to use it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pms_url = f"sqlite:///{data / 'pms.sqlite3'}"
+    engine = sa.create_engine(pms_url)
+    create_sandbox(engine)
+    seed_demo(engine, dt.date.today())
+    engine.dispose()
+    return pms_url, {**os.environ, "VOICECHART_DATA_DIR": str(data), "VOICECHART_PMS_URL": pms_url}
+
+
 def _cli(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "voicechart.cli", *args], env=env, text=True, **kwargs)
 
@@ -84,14 +96,7 @@ def test_spoken_exam_through_the_microphone_lands_in_the_pms(null_sink: str, tmp
 
     from voicechart.accuracy import score_chart
 
-    data = tmp_path / "data"
-    data.mkdir()
-    pms_url = f"sqlite:///{data / 'pms.sqlite3'}"
-    engine = sa.create_engine(pms_url)
-    create_sandbox(engine)
-    seed_demo(engine, dt.date.today())
-    engine.dispose()
-    env = {**os.environ, "VOICECHART_DATA_DIR": str(data), "VOICECHART_PMS_URL": pms_url}
+    pms_url, env = _sandbox(tmp_path)
     listen = _cli(
         "listen", "--patient", "1", "--source", "mic", "--json",
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -140,19 +145,8 @@ def test_spoken_readback_reaches_the_microphone_but_is_never_charted(null_sink: 
 
     if shutil.which("espeak-ng") is None:
         _missing("espeak-ng is not installed (Debian: apt install espeak-ng)")
-    data = tmp_path / "data"
-    data.mkdir()
-    pms_url = f"sqlite:///{data / 'pms.sqlite3'}"
-    engine = sa.create_engine(pms_url)
-    create_sandbox(engine)
-    seed_demo(engine, dt.date.today())
-    engine.dispose()
-    env = {
-        **os.environ,
-        "VOICECHART_DATA_DIR": str(data),
-        "VOICECHART_PMS_URL": pms_url,
-        "VOICECHART_FEEDBACK__READBACK": "true",
-    }
+    _pms_url, env = _sandbox(tmp_path)
+    env["VOICECHART_FEEDBACK__READBACK"] = "true"
     listen = _cli(
         "listen", "--patient", "1", "--source", "mic", "--json",
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

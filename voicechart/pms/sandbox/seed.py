@@ -359,21 +359,8 @@ def _demo_appointments_on(conn: sa.Connection, day: dt.date) -> tuple[int, ...]:
 def _insert_appointments(conn: sa.Connection, day: dt.date) -> tuple[int, ...]:
     nums = []
     for p in sorted(DEMO_PATIENTS, key=lambda p: p.appointment_time):
-        hygiene = p.op_num == 3
-        result = conn.execute(
-            sa.insert(appointment).values(
-                PatNum=p.pat_num,
-                AptStatus=APT_SCHEDULED,
-                Pattern=DEMO_PATTERN,
-                Op=p.op_num,
-                ProvNum=DENTIST_PROV_NUM,
-                ProvHyg=HYGIENIST_PROV_NUM,
-                AptDateTime=dt.datetime.combine(day, p.appointment_time),
-                IsHygiene=int(hygiene),
-                Note="",
-            )
-        )
-        nums.append(inserted_key(result))
+        start = dt.datetime.combine(day, p.appointment_time)
+        nums.append(_insert_appointment(conn, p.pat_num, p.op_num, start, hygiene=p.op_num == 3))
     return tuple(nums)
 
 
@@ -386,17 +373,24 @@ def add_operatory_appointment(engine: sa.Engine, op_num: int, pat_num: int, star
         exists = conn.execute(sa.select(operatory.c.OperatoryNum).where(operatory.c.OperatoryNum == op_num))
         if exists.first() is None:
             conn.execute(sa.insert(operatory).values(**_operatory(op_num, ProvHygienist=HYGIENIST_PROV_NUM)))
-        result = conn.execute(
-            sa.insert(appointment).values(
-                PatNum=pat_num,
-                AptStatus=APT_SCHEDULED,
-                Pattern=DEMO_PATTERN,
-                Op=op_num,
-                ProvNum=DENTIST_PROV_NUM,
-                ProvHyg=HYGIENIST_PROV_NUM,
-                AptDateTime=start,
-                IsHygiene=1,
-                Note="",
-            )
+        return _insert_appointment(conn, pat_num, op_num, start, hygiene=True)
+
+
+def _insert_appointment(
+    conn: sa.Connection, pat_num: int, op_num: int, start: dt.datetime, *, hygiene: bool
+) -> int:
+    """A scheduled 40-minute appointment with the demo dentist and hygienist; returns the AptNum."""
+    result = conn.execute(
+        sa.insert(appointment).values(
+            PatNum=pat_num,
+            AptStatus=APT_SCHEDULED,
+            Pattern=DEMO_PATTERN,
+            Op=op_num,
+            ProvNum=DENTIST_PROV_NUM,
+            ProvHyg=HYGIENIST_PROV_NUM,
+            AptDateTime=start,
+            IsHygiene=int(hygiene),
+            Note="",
         )
-        return inserted_key(result)
+    )
+    return inserted_key(result)
