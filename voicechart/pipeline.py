@@ -118,12 +118,14 @@ class _NoProbe:
 
 
 class _RecognitionProbe:
-    def __init__(self, recognition: Recognition, judge: Callable[[Transcript], ProbeAnswer]) -> None:
+    """A recognition started at a pause; its answer is whether the words make a whole command."""
+
+    def __init__(self, recognition: Recognition, answer_for: Callable[[Transcript], ProbeAnswer]) -> None:
         self._recognition = recognition
-        self._judge = judge
+        self._answer_for = answer_for
 
     def answer(self) -> ProbeAnswer:
-        return self._judge(self._recognition.result())
+        return self._answer_for(self._recognition.result())
 
     def cancel(self) -> None:
         self._recognition.cancel()
@@ -169,7 +171,7 @@ class Pipeline:
         self.notes_saved = 0
         self.segmenter.probe = self._probe
         self.segmenter.background_gate = options.mode != "note"
-        self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clock()
+        self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clocked()
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
         with self._commit_seen:
