@@ -37,6 +37,7 @@ class AsrSettings(BaseModel):
     compute_type: str = "int8"
     cpu_threads: int = Field(default=2, ge=1)
     beam_size: int = Field(default=5, ge=1)
+    n_best: int = Field(default=5, ge=1)  # hypotheses the grammar chooses from (voicechart.dictation.choose)
     initial_prompt: str = ""
     max_new_tokens: int = Field(default=64, ge=8)
     note_model: str = "base"  # clinical notes: accurate rather than instant (falls back to `model`)

@@ -1,9 +1,16 @@
-"""Speech to text: one utterance at a time, with the confidence Whisper reports."""
+"""Speech to text: one utterance at a time, with the confidence Whisper reports and its other guesses.
+
+The Whisper model is driven through CTranslate2 directly (faster-whisper gives the features and the
+tokenizer): the audio is encoded once, then decoded with a beam that returns its n best hypotheses, each with
+its score. The interpreter chooses among them with the grammar (voicechart.dictation.choose), and the
+confidence gates use how far apart they are.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +23,7 @@ if TYPE_CHECKING:
     from voicechart.settings import AsrSettings
 
 log = logging.getLogger("voicechart.asr")
+SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +35,31 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Hypothesis:
+    """One of the beam's guesses: its text and mean token log-probability."""
+
+    text: str
+    avg_logprob: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
     avg_logprob: float
     no_speech_prob: float
     words: tuple[Word, ...] = field(default=())
     seconds: float = 0.0
+    alternatives: tuple[Hypothesis, ...] = field(default=())
+    """The beam's hypotheses, best first (the first is `text`); empty when only one was asked for."""
 
     @property
     def confidence(self) -> float:
         """exp(mean token log-probability): 1.0 = certain, ~0.4 = guessing."""
         return float(np.exp(self.avg_logprob))
+
+    @property
+    def hypotheses(self) -> tuple[Hypothesis, ...]:
+        return self.alternatives or (Hypothesis(self.text, self.avg_logprob),)
 
 
 NOTE_MAX_NEW_TOKENS = 192  # a 12 s stretch of free dictation is up to ~45 words
@@ -50,14 +72,24 @@ class Transcriber(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """The encoder's view of one utterance: decode it as often as needed without encoding again."""
+
+    output: Any  # ctranslate2.StorageView
+    seconds: float
+
+
 class WhisperTranscriber:
-    """faster-whisper on the CPU, configured for short dictation: domain prompt, no temperature fallback."""
+    """Whisper on the CPU (CTranslate2 int8), configured for short dictation: a domain prompt, beam search
+    with n-best hypotheses, no temperature fallback."""
 
     def __init__(self, model: ResolvedModel, settings: AsrSettings) -> None:
         self.model_info = model
         self._settings = settings
         try:
             from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
         except ImportError as exc:  # pragma: no cover
             raise ModelError("faster-whisper is not installed: pip install voicechart") from exc
         started = time.perf_counter()
@@ -72,39 +104,96 @@ class WhisperTranscriber:
         except Exception as exc:
             raise ModelError(f"cannot load Whisper model from {model.path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - started
-        self._english_only = model.name.endswith(".en")
+        multilingual = bool(self._model.model.is_multilingual)
+        self._tokenizer: Any = Tokenizer(
+            self._model.hf_tokenizer,
+            multilingual,
+            task="transcribe",
+            language="en" if multilingual else None,
+        )
+        self._prompts: dict[str, list[int]] = {}
 
+    # --- the two stages ------------------------------------------------------------------------------------
+    def encode(self, audio: np.ndarray) -> Encoded:
+        from faster_whisper.audio import pad_or_trim
+
+        started = time.perf_counter()
+        features = self._model.feature_extractor(audio.astype(np.float32, copy=False))
+        segment = pad_or_trim(features[:, : self._model.feature_extractor.nb_max_frames])
+        output = self._model.encode(segment)
+        return Encoded(output, time.perf_counter() - started)
+
+    def decode(
+        self,
+        encoded: Encoded,
+        *,
+        prompt: str | None,
+        n_best: int,
+        max_new_tokens: int,
+        suppress_tokens: Sequence[int] = (-1,),
+    ) -> tuple[list[Hypothesis], float]:
+        """The beam's `n_best` hypotheses (best first) and the no-speech probability."""
+        s = self._settings
+        prompt_ids = self._prompt_ids(prompt or "")
+        beam = max(s.beam_size, n_best)
+        result = self._model.model.generate(
+            encoded.output,
+            [prompt_ids],
+            beam_size=beam,
+            num_hypotheses=n_best,
+            max_length=len(prompt_ids) + max_new_tokens,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=list(suppress_tokens),
+        )[0]
+        hypotheses: list[Hypothesis] = []
+        seen: set[str] = set()
+        for ids, score in zip(result.sequences_ids, result.scores, strict=True):
+            text = self._tokenizer.decode(ids).strip()
+            if text in seen:
+                continue
+            seen.add(text)
+            # CTranslate2 scores are the summed log-probability over len(ids) ** length_penalty (1.0); the
+            # end-of-text token is one more step (as faster-whisper counts it)
+            hypotheses.append(Hypothesis(text, float(score) * len(ids) / (len(ids) + 1)))
+        return hypotheses, float(result.no_speech_prob)
+
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        if prompt not in self._prompts:
+            previous = self._tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
+            self._prompts[prompt] = self._model.get_prompt(self._tokenizer, previous, without_timestamps=True)
+        return self._prompts[prompt]
+
+    def token_ids(self, texts: Sequence[str]) -> list[int]:
+        """Token ids of vocabulary pieces (for suppress lists)."""
+        return [i for text in texts for i in self._tokenizer.encode(text)]
+
+    @property
+    def vocabulary(self) -> list[str]:
+        tokenizer = self._model.hf_tokenizer
+        return [tokenizer.id_to_token(i) or "" for i in range(tokenizer.get_vocab_size())]
+
+    # --- the Transcriber protocol --------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         s = self._settings
         started = time.perf_counter()
-        segments, _info = self._model.transcribe(
-            audio.astype(np.float32, copy=False),
-            language="en",
-            beam_size=s.beam_size,
-            temperature=0.0,
-            condition_on_previous_text=False,
-            initial_prompt=(s.initial_prompt if prompt is None else prompt) or None,
-            without_timestamps=True,
-            word_timestamps=False,  # costs ~2.5x time and invites a hallucinated "Thank you."
-            vad_filter=False,
-            max_new_tokens=s.max_new_tokens if prompt is None else NOTE_MAX_NEW_TOKENS,
+        encoded = self.encode(audio)
+        note = prompt is not None
+        hypotheses, no_speech = self.decode(
+            encoded,
+            prompt=prompt if note else s.initial_prompt,
+            n_best=1 if note else s.n_best,
+            max_new_tokens=NOTE_MAX_NEW_TOKENS if note else s.max_new_tokens,
         )
-        segs = list(segments)  # the generator does the work
         elapsed = time.perf_counter() - started
-        if not segs:
+        if not hypotheses or not hypotheses[0].text:
             return Transcript("", avg_logprob=-10.0, no_speech_prob=1.0, seconds=elapsed)
-        text = " ".join(seg.text.strip() for seg in segs).strip()
-        total_tokens = sum(max(len(seg.tokens), 1) for seg in segs)
-        avg = sum(seg.avg_logprob * max(len(seg.tokens), 1) for seg in segs) / total_tokens
-        words = tuple(
-            Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-            for seg in segs
-            for w in (seg.words or ())
-        )
+        best = hypotheses[0]
         return Transcript(
-            text,
-            avg_logprob=float(avg),
-            no_speech_prob=float(max(seg.no_speech_prob for seg in segs)),
-            words=words,
+            best.text,
+            avg_logprob=best.avg_logprob,
+            no_speech_prob=no_speech,
             seconds=elapsed,
+            alternatives=tuple(hypotheses) if len(hypotheses) > 1 else (),
         )
