@@ -50,6 +50,28 @@ def test_a_note_is_opened_by_start_note_or_clinical_note() -> None:
     assert starts_note("3 2 4") is None
 
 
+@pytest.mark.parametrize("heard", ["End note.", "And note.", "in note", "End of note.", "and the note"])
+def test_end_note_as_the_recognizer_hears_it_ends_the_note(heard: str) -> None:
+    composer = NoteComposer()
+    composer.add("Plan: review in six weeks.")
+    composer.add(heard)
+    assert composer.ended and composer.text == "Plan: Review in six weeks."
+
+
+def test_and_note_inside_a_sentence_is_note_text() -> None:
+    composer = NoteComposer()
+    composer.add("Plan: check the recession and note the margin.")
+    assert not composer.ended
+
+
+def test_the_note_prompt_names_no_drug_number_tooth_or_side() -> None:
+    """Whisper copies prompt words into what it hears: nothing a note must never gain may be in it."""
+    words = set(re.findall(r"[a-z]+|\d+", NOTE_PROMPT.lower()))
+    assert not words & PROTECTED
+    assert not any(w.isdigit() for w in words)
+    assert not words & {"lidocaine", "epinephrine", "chlorhexidine", "articaine", "fluoride", "tooth"}
+
+
 def test_lexicon_fixes_spelling_and_records_it() -> None:
     fixed, changes = correct(
         "Recession on the buckle of tooth 3. Scaling and root planning, chlorhexadine rinse."

@@ -3,7 +3,9 @@
 Everything in between is text — numbers stay words or digits as recognized, never chart values. Spoken
 commands inside a note: "subjective" / "objective" / "assessment" / "plan" at the start of an utterance open
 that SOAP section; "new paragraph"; "period", "comma", "colon" as punctuation; "scratch that" removes the
-last sentence; "end note" (or "stop note", "finish note", "close note") ends it.
+last sentence; "end note" (or "stop note", "finish note", "close note") ends it. Said on its own, the ways
+the recognizer hears "end note" ("and note", "in note", "end of note", "end the note", "and the note") end it
+too: a dentist cannot be left stuck in a note.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ START_NOTE = re.compile(
     r"^\W*(?:start|begin|new|open)\s+(?:a\s+)?(?:clinical\s+)?note\b\W*|^\W*clinical\s+note\b\W*", re.I
 )
 END_NOTE = re.compile(r"\b(?:end|stop|finish|close)\s+(?:the\s+)?note\b\W*$", re.I)
+END_NOTE_ALONE = re.compile(r"^\W*(?:and|end|in|an)\s+(?:of\s+)?(?:the\s+)?notes?\W*$", re.I)
+"""An utterance that is only "end note" as the recognizer may hear it ("And note.", "In note.")."""
 SCRATCH = re.compile(r"^\W*(?:scratch|delete|strike)\s+that\W*$", re.I)
 SECTION_AT_START = re.compile(rf"^\W*({'|'.join(SECTIONS)})\b\s*[:,.\-]*\s*", re.I)
 SPOKEN_PUNCTUATION = [
@@ -50,7 +54,7 @@ class NoteComposer:
         if SCRATCH.match(text):
             removed = self._scratch()
             return "Removed the last sentence" if removed else "Nothing to remove"
-        end = END_NOTE.search(text)
+        end = END_NOTE.search(text) or END_NOTE_ALONE.match(text)
         if end is not None:
             text = text[: end.start()]
             self.ended = True

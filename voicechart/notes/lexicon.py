@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass
 
 NOTE_PROMPT = (
-    "Clinical note. Subjective: patient reports sensitivity on the lower left molars. Objective: "
-    "generalized gingivitis, bleeding on probing, calculus on the lingual of the lower anteriors, recession "
-    "on the buccal of tooth 3, furcation involvement. Assessment: localized moderate periodontitis. Plan: "
-    "scaling and root planing in four quadrants, chlorhexidine rinse, re-evaluate in six weeks. Lidocaine "
-    "with epinephrine."
+    "Clinical note. Subjective: patient reports sensitivity. Objective: generalized gingivitis, bleeding on "
+    "probing, calculus on the lingual, recession on the buccal, furcation involvement, mesial, distal. "
+    "Assessment: localized moderate periodontitis. Plan: scaling and root planing, re-evaluate."
 )
-"""Whisper's initial prompt in note mode: the vocabulary and the shape of a SOAP note."""
+"""Whisper's initial prompt in note mode: the vocabulary and the shape of a SOAP note. It names no drug or
+material, no number, no tooth and no side of the mouth: Whisper copies words from its prompt into what it
+hears, and a note must never gain a drug, a number or a tooth that nobody said."""
 
 MISSPELLINGS: dict[str, str] = {
     "buckle": "buccal",
