@@ -18,6 +18,7 @@ _SECTIONS = {
     "bleeding": SequenceType.BLEED_SUP_PLAQ_CALC,
     "furcation": SequenceType.FURCATION,
     "recession": SequenceType.GING_MARGIN,
+    "mgj": SequenceType.MGJ,
 }
 
 

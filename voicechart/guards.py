@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from voicechart.asr.transcriber import Transcript
+from voicechart.dictation.choose import Choice
+from voicechart.dictation.commands import Depths, Interpretation, SiteDepth
 
 HALLUCINATIONS = (
     "thanks for watching",
@@ -58,4 +61,43 @@ def judge(transcript: Transcript, *, min_avg_logprob: float, max_no_speech_prob:
         return Verdict("noise", "repeated phrase: a recognizer hallucination")
     if transcript.avg_logprob < min_avg_logprob:
         return Verdict("low_confidence", f"recognizer unsure (confidence {transcript.confidence:.2f})")
+    return Verdict("ok")
+
+
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """How sure the recognizer must be before an utterance acts, per kind of utterance (calibrated on the
+    corpus's dev voices by `bench calibrate`): a floor on the chosen reading's mean token log-probability,
+    and on its margin over the best reading that means something else."""
+
+    depths: float
+    findings: float
+    commands: float
+    depths_margin: float = 0.0
+    findings_margin: float = 0.0
+    max_no_speech_prob: float = 0.6
+
+
+def kind_of(interpretation: Interpretation) -> str:
+    """depths (pocket depths), findings (other numbers: recession, furcation, mobility, teeth) or commands
+    (no numbers)."""
+    if any(isinstance(c, Depths | SiteDepth) for c in interpretation.commands):
+        return "depths"
+    return "findings" if interpretation.has_numbers else "commands"
+
+
+def judge_choice(transcript: Transcript, choice: Choice, gates: Gates) -> Verdict:
+    """The guards on the reading chosen among the hypotheses: noise and hallucinations on what the beam
+    heard first; confidence on the chosen reading, with the floor of its kind."""
+    kind = kind_of(choice.interpretation)
+    floor = {"depths": gates.depths, "findings": gates.findings, "commands": gates.commands}[kind]
+    heard = judge(transcript, min_avg_logprob=floor, max_no_speech_prob=gates.max_no_speech_prob)
+    if heard.status == "noise":
+        return heard
+    chosen = choice.hypothesis.avg_logprob
+    if chosen < floor:
+        return Verdict("low_confidence", f"recognizer unsure (confidence {math.exp(chosen):.2f})")
+    margin = {"depths": gates.depths_margin, "findings": gates.findings_margin}.get(kind, 0.0)
+    if choice.rival is not None and choice.margin < margin:
+        return Verdict("low_confidence", f"recognizer torn between “{choice.text}” and “{choice.rival.text}”")
     return Verdict("ok")

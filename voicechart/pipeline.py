@@ -24,6 +24,7 @@ from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
 from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
 from voicechart.clips import write_clip
+from voicechart.dictation.choose import choose, spoken_sides
 from voicechart.dictation.commands import (
     Depths,
     Flag,
@@ -33,13 +34,12 @@ from voicechart.dictation.commands import (
     command_json,
 )
 from voicechart.dictation.complete import is_whole_command
-from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
 from voicechart.errors import PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.session import ExamSession, Outcome
-from voicechart.guards import Verdict, judge
+from voicechart.guards import Gates, judge, judge_choice
 from voicechart.journal.store import Journal
 from voicechart.notes.composer import NoteComposer, starts_note
 from voicechart.notes.lexicon import NOTE_PROMPT, correct
@@ -56,6 +56,9 @@ class PipelineOptions:
     min_avg_logprob: float
     min_avg_logprob_commands: float
     max_no_speech_prob: float
+    min_avg_logprob_findings: float | None = None  # None: as min_avg_logprob
+    min_margin: float = 0.0  # depths: the chosen reading's lead over a reading with other values
+    min_margin_findings: float = 0.0
     path_order: PathOrder = "maxillary_first"
     numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
@@ -107,6 +110,19 @@ class _Segmented:
 
 
 _END = object()
+
+
+@dataclass(slots=True)
+class _Step:
+    """What one utterance became: its status, why it was flagged, what it meant and did, what to say back,
+    and the words acted on (the reading chosen among the recognizer's hypotheses)."""
+
+    status: str
+    flags: list[str] = field(default_factory=list)
+    interpretation: Interpretation | None = None
+    outcome: Outcome | None = None
+    readback: str = ""
+    text: str | None = None
 
 
 class _NoProbe:
@@ -253,9 +269,6 @@ class Pipeline:
     def _answer(self, transcript: Transcript) -> ProbeAnswer:
         return probe_answer(transcript, self.options)
 
-    def _judge(self, transcript: Transcript, interpretation: Interpretation) -> Verdict:
-        return judge_for(transcript, interpretation, self.options)
-
     # --- one utterance -------------------------------------------------------------------------------------
     def process(self, utt: Utterance, *, closed_wall: float | None = None) -> UtteranceResult:
         self._seq += 1
@@ -272,9 +285,16 @@ class Pipeline:
             transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=prompt)
         marks["asr_done"] = time.perf_counter()
         if in_note or starts_note(transcript.text) is not None:
-            status, flags, interpretation, outcome, readback_text = self._note_step(transcript)
+            step = self._note_step(transcript)
         else:
-            status, flags, interpretation, outcome, readback_text = self._decide(transcript)
+            step = self._decide(transcript)
+        status, flags, interpretation, outcome, readback_text = (
+            step.status,
+            step.flags,
+            step.interpretation,
+            step.outcome,
+            step.readback,
+        )
         marks["applied"] = time.perf_counter()
         self.segmenter.background_gate = self.note is None  # notes are continuous speech: see the segmenter
         commands = interpretation.commands if interpretation else ()
@@ -286,7 +306,7 @@ class Pipeline:
             clip_path=clip,
             audio_start_s=utt.start_s,
             audio_end_s=utt.speech_end_s,
-            text=transcript.text,
+            text=step.text or transcript.text,
             avg_logprob=transcript.avg_logprob,
             no_speech_prob=transcript.no_speech_prob,
             status=status,
@@ -307,7 +327,7 @@ class Pipeline:
         pending = len(self.journal.pending_edits(self.session_id))
         return UtteranceResult(
             seq=seq,
-            text=transcript.text,
+            text=step.text or transcript.text,
             confidence=transcript.confidence,
             status=status,
             commands=[command_json(c) for c in commands],
@@ -334,27 +354,25 @@ class Pipeline:
             self._note_transcriber = loader() if loader is not None else self.transcriber
         return self._note_transcriber
 
-    def _note_step(
-        self, transcript: Transcript
-    ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
+    def _note_step(self, transcript: Transcript) -> _Step:
         """Note mode: the words are note text, never chart values."""
         verdict = judge(transcript, min_avg_logprob=-10.0, max_no_speech_prob=self.options.max_no_speech_prob)
         if verdict.status == "noise":
-            return "noise", [verdict.reason], None, None, ""
+            return _Step("noise", [verdict.reason])
         text = transcript.text
         if self.note is None or not self.note.raw:
             self.note = self.note or NoteComposer()
             opened = starts_note(text)  # "start note" said in note mode too: not part of the note
             text = text if opened is None else opened
             if not text.strip():
-                return "note", [], None, None, "Note. Go ahead"
+                return _Step("note", readback="Note. Go ahead")
         flags = []
         if transcript.avg_logprob < self.options.min_avg_logprob_commands:
             flags.append(f"recognizer unsure (confidence {transcript.confidence:.2f}): check this part")
         readback = self.note.add(text)
         if self.note.ended:
             readback = self._save_note(unfinished=False)
-        return "note", flags, None, None, readback
+        return _Step("note", flags, readback=readback)
 
     def _save_note(self, *, unfinished: bool) -> str:
         """Journal the note (raw and corrected text, who dictated it) for the outbox; back to charting."""
@@ -379,13 +397,12 @@ class Pipeline:
         self.notes_saved += 1
         return f"Note saved, {len(corrected.split())} words"
 
-    def _decide(
-        self, transcript: Transcript
-    ) -> tuple[str, list[str], Interpretation | None, Outcome | None, str]:
-        interpretation = interpret(transcript.text, self.options.numbering)
-        verdict = self._judge(transcript, interpretation)
+    def _decide(self, transcript: Transcript) -> _Step:
+        choice = choose(transcript, self.options.numbering, self.session.fits if self.session else None)
+        interpretation = choice.interpretation
+        verdict = judge_choice(transcript, choice, gates_of(self.options))
         if verdict.status == "noise":
-            return "noise", [verdict.reason], None, None, ""
+            return _Step("noise", [verdict.reason])
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
@@ -393,9 +410,14 @@ class Pipeline:
                 session = self._ensure_session()
             except PmsUnavailable as exc:  # kept in the journal with its audio; the next utterance retries
                 reason = f"the exam could not be opened: {exc}"
-                return "flagged", [reason], interpretation, None, "The PMS is not answering. Nothing charted."
-        decision = decide(session, interpretation, low_confidence=low_confidence)
-        return decision.status, decision.flags, interpretation, decision.outcome, decision.readback
+                readback = "The PMS is not answering. Nothing charted."
+                return _Step("flagged", [reason], interpretation, readback=readback, text=choice.text)
+        decision = decide(
+            session, interpretation, low_confidence=low_confidence, spoken_sides=spoken_sides(transcript)
+        )
+        return _Step(
+            decision.status, decision.flags, interpretation, decision.outcome, decision.readback, choice.text
+        )
 
     def _ensure_session(self) -> ExamSession:
         if self.session is None:
@@ -454,13 +476,14 @@ class Pipeline:
         return out
 
 
-def judge_for(transcript: Transcript, interpretation: Interpretation, options: PipelineOptions) -> Verdict:
-    """The guards, with the stricter confidence threshold when numbers were heard."""
-    return judge(
-        transcript,
-        min_avg_logprob=options.min_avg_logprob
-        if interpretation.has_numbers
-        else options.min_avg_logprob_commands,
+def gates_of(options: PipelineOptions) -> Gates:
+    findings = options.min_avg_logprob_findings
+    return Gates(
+        depths=options.min_avg_logprob,
+        findings=options.min_avg_logprob if findings is None else findings,
+        commands=options.min_avg_logprob_commands,
+        depths_margin=options.min_margin,
+        findings_margin=options.min_margin_findings,
         max_no_speech_prob=options.max_no_speech_prob,
     )
 
@@ -469,9 +492,9 @@ def probe_answer(transcript: Transcript, options: PipelineOptions) -> ProbeAnswe
     """May the utterance end at this pause? Only if what was heard is trusted and a whole command."""
     if starts_note(transcript.text) is not None:
         return ProbeAnswer(complete=False)  # a note follows: the note model recognizes it whole
-    interpretation = interpret(transcript.text, options.numbering)
-    verdict = judge_for(transcript, interpretation, options)
-    return ProbeAnswer(verdict.status == "ok" and is_whole_command(interpretation), transcript)
+    choice = choose(transcript, options.numbering)
+    verdict = judge_choice(transcript, choice, gates_of(options))
+    return ProbeAnswer(verdict.status == "ok" and is_whole_command(choice.interpretation), transcript)
 
 
 def _edit_json(edit: Any) -> dict[str, Any]:

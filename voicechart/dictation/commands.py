@@ -118,6 +118,19 @@ class Recession:
 
 
 @dataclass(frozen=True, slots=True)
+class Mucogingival:
+    """Mucogingival junction (Open Dental's MGJ row), in mm: three values fill the tooth side in probing
+    order; one value goes on the named site, or the mid site. Charted on facial sites and on lower lingual
+    sites only (there is no MGJ on the palate)."""
+
+    values: tuple[int, ...]
+    parts: tuple[SitePart, ...] = ()
+    tooth: int | None = None
+    side: Side | None = None
+    span: Span = field(default=NO_SPAN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Furcation:
     """Furcation grade 0–3 on the named site, or the mid site of the tooth side."""
 
@@ -199,6 +212,7 @@ Command = (
     | Skip
     | Flag
     | Recession
+    | Mucogingival
     | Furcation
     | Mobility
     | GoTo
@@ -220,6 +234,7 @@ COMMAND_TYPES: dict[str, type[Any]] = {
         Skip,
         Flag,
         Recession,
+        Mucogingival,
         Furcation,
         Mobility,
         GoTo,

@@ -18,6 +18,7 @@ from voicechart.dictation.commands import (
     GoTo,
     Interpretation,
     Mobility,
+    Mucogingival,
     Pause,
     ReadBack,
     Recession,
@@ -31,7 +32,7 @@ from voicechart.dictation.commands import (
 from voicechart.dictation.tokens import FILLERS
 
 _ALWAYS_WHOLE = (Depths, SiteDepth, Undo, EndExam, StartExam, Step, ReadBack, Resume, Pause, ResumeListening)
-_WHOLE_WITH_TOOTH = (Flag, Furcation, Mobility, Recession)
+_WHOLE_WITH_TOOTH = (Flag, Furcation, Mobility, Recession, Mucogingival)
 
 
 def is_whole_command(interpretation: Interpretation) -> bool:
@@ -47,7 +48,7 @@ def is_whole_command(interpretation: Interpretation) -> bool:
         whole = last.side is not None or last.part is not None  # "tooth three" … "buccal"
     elif isinstance(last, _WHOLE_WITH_TOOTH):
         whole = last.tooth is not None and not (
-            isinstance(last, Recession) and len(last.values) not in (1, 3)
+            isinstance(last, Recession | Mucogingival) and len(last.values) not in (1, 3)
         )
     else:
         whole = isinstance(last, _ALWAYS_WHOLE)

@@ -21,6 +21,8 @@ Grammar (DICTATION.md §2; glue words such as "on", "and", "the" may appear betw
     goto       := ("switch" | "go") "to" side | side            step := ("next" | "previous") ["tooth"]
     flag       := ["mark"] ("bleeding" | "suppuration" | "plaque" | "calculus") target
     recession  := ("recession" | "gingival" "margin" | "margin") target (["plus"] value)+ target
+    mgj        := ("mgj" | "m" "g" "j" | "mucogingival" ["junction"] | "muco" "gingival" ["junction"])
+                  target value+ target
     furcation  := "furcation" target ["grade" | "class"] value target
     mobility   := "mobility" target ["grade" | "class"] value target
     target     := ("tooth" N | "on" N | side | part | "all" | "interproximal")*
@@ -49,6 +51,7 @@ from voicechart.dictation.commands import (
     GoTo,
     Interpretation,
     Mobility,
+    Mucogingival,
     Pause,
     ReadBack,
     Recession,
@@ -88,6 +91,7 @@ END_WORDS = frozenset({"end", "finish", "done", "stop"})
 EXAM_WORDS = frozenset({"perio", "exam", "periodontal", "charting", "chart"})
 ALL_PARTS = (SitePart.DISTAL, SitePart.MID, SitePart.MESIAL)
 READBACK_WORDS = frozenset({"readback", "feedback"})
+MGJ_WORDS = (("mgj",), ("m", "g", "j"), ("mg", "j"), ("m", "gj"), ("mucogingival",), ("muco", "gingival"))
 
 
 class _Parser:
@@ -201,6 +205,8 @@ class _Parser:
         elif text in {"recession", "margin", "gm"} or self.at("gingival", "margin"):
             self.pos += 2 if text == "gingival" else 1
             self.recession_command(start, tooth=None, side=None, parts=())
+        elif self._mgj_words():
+            self.recession_command(start, tooth=None, side=None, parts=(), mgj=True)
         elif text == "furcation":
             self.pos += 1
             self.grade_command("furcation", start, tooth=None, side=None, parts=())
@@ -242,6 +248,22 @@ class _Parser:
             return False
         self.pos += 1
         return True
+
+    def _mgj_words(self) -> bool:
+        """ "MGJ", "M G J", "mucogingival junction", "muco gingival junction": consumed if present."""
+        for words in (
+            ("mgj",),
+            ("m", "g", "j"),
+            ("mg", "j"),
+            ("m", "gj"),
+            ("mucogingival",),
+            ("muco", "gingival"),
+        ):
+            if self.at(*words):
+                self.pos += len(words)
+                self._eat({"junction", "junctions"})
+                return True
+        return False
 
     def _site_depth_follows(self) -> bool:
         """[side] part [side] value — a single depth on a named site of the current tooth."""
@@ -353,7 +375,7 @@ class _Parser:
         following = 0
         ahead = 1
         while (nxt := self.peek(ahead)) is not None and nxt.is_number:
-            following += len(_split_depths(nxt))
+            following += len(split_depths(nxt))
             ahead += 1
         widths = (2,) if self.numbering == "fdi" else (1, 2)
         readings = []
@@ -379,7 +401,7 @@ class _Parser:
         """How many depth values the number tokens from the cursor on hold (without consuming them)."""
         count, ahead = 0, 0
         while (tok := self.peek(ahead)) is not None and tok.is_number:
-            count += len(_split_depths(tok))
+            count += len(split_depths(tok))
             ahead += 1
         return count
 
@@ -442,6 +464,8 @@ class _Parser:
         elif nxt in {"recession", "margin", "gm"} or self.at("gingival", "margin"):
             self.pos += 2 if nxt == "gingival" else 1
             self.recession_command(start, tooth=tooth, side=side, parts=parts)
+        elif self._mgj_words():
+            self.recession_command(start, tooth=tooth, side=side, parts=parts, mgj=True)
         elif nxt in {"furcation", "mobility"}:
             self.pos += 1
             self.grade_command(nxt, start, tooth=tooth, side=side, parts=parts)
@@ -475,7 +499,7 @@ class _Parser:
         values: list[int] = []
         ahead = 0
         while (nxt := self.peek(ahead)) is not None and nxt.is_number:
-            values.extend(_split_depths(nxt))
+            values.extend(split_depths(nxt))
             ahead += 1
         if self.numbering == "fdi" or self.peek(ahead) is not None or (len(values) + 2) % 3 != 0:
             return False
@@ -521,7 +545,7 @@ class _Parser:
         values: list[int] = []
         while (tok := self.peek()) is not None:
             if tok.is_number:
-                values.extend(_split_depths(tok))
+                values.extend(split_depths(tok))
             elif tok.homophone is not None and (values or self._number_follows(1) or self._ends_values(1)):
                 values.append(tok.homophone)
             else:
@@ -612,14 +636,22 @@ class _Parser:
             self.emit(Flag(kind, target[2], tooth=target[0], side=target[1], span=self.span_from(start)))
 
     def recession_command(
-        self, start: int, *, tooth: int | None, side: Side | None, parts: tuple[SitePart, ...]
+        self,
+        start: int,
+        *,
+        tooth: int | None,
+        side: Side | None,
+        parts: tuple[SitePart, ...],
+        mgj: bool = False,
     ) -> None:
+        """Recession / gingival margin values, or (mgj) the mucogingival junction, which has no "plus"."""
+        what = "MGJ" if mgj else "recession"
         target = self._target(tooth, side, parts, start)
         if target is None:
             return
         values: list[int] = []
         while True:
-            if self.peek_text() == "plus" and self._number_follows(1):
+            if self.peek_text() == "plus" and self._number_follows(1) and not mgj:
                 self.pos += 1
                 above = self._values() or []
                 if not above or not 1 <= above[0] <= MAX_DEPTH:
@@ -645,16 +677,19 @@ class _Parser:
             return
         tooth, side, parts = target
         bad = [v for v in values if not (0 <= v <= MAX_DEPTH or GM_ABOVE_CEJ < v <= GM_ABOVE_CEJ + MAX_DEPTH)]
+        if mgj:
+            bad = [v for v in values if not 0 <= v <= MAX_DEPTH]
         if not values:
-            self.reject("recession: how many millimetres?", start)
+            self.reject(f"{what}: how many millimetres?", start)
         elif bad:
-            self.reject(f"recession {bad[0]} out of range 0–{MAX_DEPTH}", start)
+            self.reject(f"{what} {bad[0]} out of range 0–{MAX_DEPTH}", start)
         elif len(values) == 3 and parts:
-            self.reject("recession: three values fill a whole tooth side, without naming sites", start)
+            self.reject(f"{what}: three values fill a whole tooth side, without naming sites", start)
         elif len(values) not in {1, 3}:
-            self.reject(f"recession: one value or three per tooth side, heard {len(values)}", start)
+            self.reject(f"{what}: one value or three per tooth side, heard {len(values)}", start)
         else:
-            self.emit(Recession(tuple(values), parts, tooth, side, self.span_from(start)))
+            kind = Mucogingival if mgj else Recession
+            self.emit(kind(tuple(values), parts, tooth, side, self.span_from(start)))
             if following:
                 self._emit_following_depths(following, depths_start)
 
@@ -719,7 +754,7 @@ class _Parser:
         self.rejected.append(Rejected(f"did not understand “{heard}”", Span(first, last + 1)))
 
 
-def _split_depths(tok: Token) -> list[int]:
+def split_depths(tok: Token) -> list[int]:
     """'324' → [3, 2, 4]; '12' → [12]; 'twelve' → [12]; '45' → [4, 5] (no depth above 19)."""
     assert tok.number is not None
     if not tok.digits or len(tok.digits) == 1:

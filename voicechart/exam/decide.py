@@ -29,10 +29,16 @@ class Decision:
 
 
 def decide(
-    session: ExamSession | None, interpretation: Interpretation, *, low_confidence: str = ""
+    session: ExamSession | None,
+    interpretation: Interpretation,
+    *,
+    low_confidence: str = "",
+    spoken_sides: int = 0,
 ) -> Decision:
     """Apply an interpretation to the session, or flag it. `session` may be None before any command was
-    accepted (nothing to apply to yet); `low_confidence` is the recognizer's reason to distrust the text."""
+    accepted (nothing to apply to yet); `low_confidence` is the recognizer's reason to distrust the text;
+    `spoken_sides` is how many tooth sides of depths the utterance clearly was (voicechart.dictation.choose),
+    whose place a flagged utterance then holds instead of losing the cursor."""
     if interpretation.is_chatter:
         return Decision("transcript_only")
     if session is not None and session.paused:
@@ -41,6 +47,10 @@ def decide(
         interpretation = Interpretation(interpretation.words, (ResumeListening(),))
     reasons = [low_confidence] if low_confidence else [r.reason for r in interpretation.rejected]
     if reasons or session is None:
+        if session is not None and spoken_sides and not session.paused:
+            held = session.hold(spoken_sides, reasons[0] if reasons else "not understood")
+            if held.held:
+                return Decision("flagged", [*reasons, held.flagged], held)
         if session is not None:
             unconfirmed = session.note_not_understood(cursor_uncertain=True)
             if unconfirmed:

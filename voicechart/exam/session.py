@@ -25,6 +25,7 @@ from voicechart.dictation.commands import (
     Furcation,
     GoTo,
     Mobility,
+    Mucogingival,
     Pause,
     ReadBack,
     Recession,
@@ -55,7 +56,9 @@ FLAG_BITS = {
     FlagKind.PLAQUE: BleedingFlags.PLAQUE,
     FlagKind.CALCULUS: BleedingFlags.CALCULUS,
 }
-FINDINGS = (Flag, Recession, Furcation, Mobility)
+FINDINGS = (Flag, Recession, Mucogingival, Furcation, Mobility)
+RUN_KEEPERS = (Depths, ReadBack, ExamNote, *FINDINGS)
+"""Commands that do not end a run of depths (anything that moves the cursor does)."""
 FINDING_ON_FLAGGED_NOTE = "a finding on a tooth side whose depths are marked for review"
 FINDING_JUMP_NOTE = "a finding on a tooth named away from the one being charted: check the tooth number"
 JUMP_NOTE = "charted on {named}, named away from the path ({expected} was next): check the tooth number"
@@ -65,6 +68,7 @@ UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'un
 OVERWRITE_NOTE = "replaced {old} mm charted before without 'correction'"
 PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
 LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
+HELD_NOTE = "not charted: its values were not heard clearly; say them again with the tooth"
 
 
 NOT_UNDONE = (Undo, ReadBack, Pause, ResumeListening, ExamNote, StartExam, EndExam)
@@ -92,12 +96,14 @@ class _Entry:
     flags: dict[SiteKey, tuple[str, ...] | None]
     before: _Cursorish
     description: str = ""
+    held: dict[ToothSide, str] = field(default_factory=dict)  # held sides this command filled
 
 
 @dataclass(slots=True)
 class _State:
     rows: dict[RowKey, MeasureRow]
     flags: dict[SiteKey, tuple[str, ...]]
+    held: dict[ToothSide, str]
     where: _Cursorish
     started: bool
     ended: bool
@@ -117,6 +123,7 @@ class Outcome:
     started: bool = False
     applied: tuple[Command, ...] = field(default=())
     notes: tuple[str, ...] = ()  # exam-note text to append to the PMS exam
+    held: tuple[ToothSide, ...] = ()  # tooth sides left blank for a repeat (see ExamSession.hold)
     ignored: bool = False  # paused: the utterance was kept as transcript only
     speak: bool = True  # whether the readback should be spoken (readback on, or something needs attention)
 
@@ -139,6 +146,8 @@ class ExamSession:
         self.rows: dict[RowKey, MeasureRow] = {(r.sequence_type, r.tooth): r for r in rows}
         self.flagged_sites: dict[SiteKey, tuple[str, ...]] = {}
         """Values written but to be reviewed, and why."""
+        self.held: dict[ToothSide, str] = {}
+        """Tooth sides left blank because their utterance was not heard clearly, and why."""
         self._new_notes: list[str] = []
         self._run: tuple[SiteKey, ...] = ()
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
@@ -221,6 +230,37 @@ class ExamSession:
                     out.append((seq, tooth, column))
         return out
 
+    def fits(self, commands: Sequence[Command]) -> bool:
+        """Whether these commands would apply here without a review mark (a dry run; nothing changes)."""
+        state = self._snapshot_all()
+        try:
+            outcome = self.apply(commands)
+        finally:
+            self._restore(state)
+        return bool(outcome.applied) and not outcome.flagged and not outcome.ignored
+
+    def hold(self, sides: int, reason: str) -> Outcome:
+        """An utterance that was clearly `sides` tooth sides of depths, but not heard clearly enough to chart:
+        those sides stay blank and marked, and the cursor moves past them, so what follows lands where it
+        belongs. Saying them again with the tooth fills them ("tooth 5 facial 3 2 4") and leaves the cursor
+        where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side."""
+        if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1:
+            return Outcome()
+        held: list[ToothSide] = []
+        position: Position | None = self.cursor
+        while position is not None and len(held) < sides:
+            held.append(position.tooth_side)
+            position = self._next_side(position.tooth_side)
+        for ts in held:
+            self.held[ts] = reason
+        self.cursor, self.last_site, self._run = position, None, ()
+        names = " and ".join(self.name(ts) for ts in held)
+        return Outcome(
+            readback=f"{names} not charted. Say it again with the tooth",
+            flagged=f"{names}: {HELD_NOTE}",
+            held=tuple(held),
+        )
+
     def forget_last_site(self) -> None:
         self.note_not_understood(cursor_uncertain=False)
 
@@ -279,7 +319,7 @@ class ExamSession:
         )
 
     def _apply_one(self, command: Command, entry: _Entry, notes: list[str]) -> str:
-        if not isinstance(command, Depths | Flag | Recession | Furcation | Mobility | ReadBack | ExamNote):
+        if not isinstance(command, RUN_KEEPERS):
             self._run = ()  # anything that moves the cursor ends a run of depths
         match command:
             case StartExam():
@@ -300,6 +340,8 @@ class ExamSession:
                 return self._flag(command, entry)
             case Recession():
                 return self._recession(command, entry)
+            case Mucogingival():
+                return self._mucogingival(command, entry)
             case Furcation():
                 return self._furcation(command, entry)
             case Mobility():
@@ -399,6 +441,9 @@ class ExamSession:
         if command.correction:
             self._run = ()
             return self._correction(command, entry)
+        held = self._held_side(command.tooth, command.side) if len(command.values) == 3 else None
+        if held is not None:
+            return self._fill_held(held, command.values, entry)
         jump = ""
         if command.tooth is not None:
             self._check_open(command.tooth)
@@ -468,6 +513,8 @@ class ExamSession:
     ) -> None:
         if not 0 <= value <= MAX_DEPTH:
             raise CommandError(f"depth {value} is out of range 0 to {MAX_DEPTH}")
+        if ts in self.held:
+            entry.held.setdefault(ts, self.held.pop(ts))
         column = site_column(ts, part)
         unusual = UNUSUAL_NOTE.format(value=value) if value >= UNUSUAL_DEPTH_MM else ""
         note = "; ".join(n for n in (self._implausible(ts.tooth, column, value), unusual, extra_note) if n)
@@ -481,6 +528,21 @@ class ExamSession:
         if abs(value - previous.site(column)) >= IMPLAUSIBLE_CHANGE_MM:
             return f"tooth {tooth} {column} {value} mm, was {previous.site(column)} mm last exam"
         return ""
+
+    def _held_side(self, tooth: int | None, side: Side | None) -> ToothSide | None:
+        """The held tooth side a repeat names: that tooth's (and side's) if one is held."""
+        if tooth is None:
+            return None
+        candidates = [ts for ts in self.held if ts.tooth == tooth and side in (None, ts.side)]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _fill_held(self, target: ToothSide, values: tuple[int, ...], entry: _Entry) -> str:
+        """A repeat of a held tooth side: fill it and leave the cursor where the exam went on."""
+        keep = self._where()
+        for part, value in zip(site_order(self.path_order, target), values, strict=True):
+            self._write_depth(entry, target, part, value)
+        self.cursor, self.lost, self._run = keep.cursor, keep.lost, keep.run
+        return f"{self.name(target)} " + " ".join(str(v) for v in values)
 
     def _correction(self, command: Depths, entry: _Entry) -> str:
         if command.tooth is not None:
@@ -659,6 +721,23 @@ class ExamSession:
             said.append(f"{column} {_gm_spoken(value)}")
         return f"recession {self.tooth_name(target.tooth)} {', '.join(said)}"
 
+    def _mucogingival(self, command: Mucogingival, entry: _Entry) -> str:
+        target = self._finding_side(command.tooth, command.side, "MGJ")
+        if target.side is Side.LINGUAL and target.tooth <= 16:
+            raise CommandError(f"no MGJ on the palate: {self.tooth_name(target.tooth)} has it on the facial")
+        if len(command.values) == 3:
+            pairs = list(zip(site_order(self.path_order, target), command.values, strict=True))
+        else:
+            pairs = [(p, command.values[0]) for p in command.parts or (SitePart.MID,)]
+        said = []
+        for part, value in pairs:
+            if not 0 <= value <= MAX_DEPTH:
+                raise CommandError(f"MGJ {value} is out of range 0 to {MAX_DEPTH}")
+            column = site_column(target, part)
+            self._set_site(entry, SequenceType.MGJ, target.tooth, column, value)
+            said.append(f"{column} {value}")
+        return f"MGJ {self.tooth_name(target.tooth)} {', '.join(said)}"
+
     def _furcation(self, command: Furcation, entry: _Entry) -> str:
         if not 0 <= command.grade <= MAX_GRADE:
             raise CommandError(f"furcation grade {command.grade} is out of range 0 to {MAX_GRADE}")
@@ -695,6 +774,7 @@ class ExamSession:
                 self.flagged_sites.pop(site, None)
             else:
                 self.flagged_sites[site] = note
+        self.held.update(undone.held)
         lost_now = self.lost
         self._set_where(undone.before)
         self.lost = self.lost or lost_now  # undoing a command does not tell where the speaker is
@@ -712,6 +792,8 @@ class ExamSession:
         )
         flagged = len(self.flagged_sites)
         review = f", {flagged} values to review" if flagged else ""
+        if self.held:
+            review += f", {len(self.held)} tooth sides not charted (say them with the tooth)"
         return (
             f"Exam ended: {len({r.tooth for r in probing})} teeth charted, "
             f"{deep} sites 5 mm or deeper, {bleeding} bleeding sites{review}"
@@ -722,6 +804,7 @@ class ExamSession:
         return _State(
             dict(self.rows),
             dict(self.flagged_sites),
+            dict(self.held),
             self._where(),
             self.started,
             self.ended,
@@ -731,7 +814,7 @@ class ExamSession:
         )
 
     def _restore(self, state: _State) -> None:
-        self.rows, self.flagged_sites = state.rows, state.flags
+        self.rows, self.flagged_sites, self.held = state.rows, state.flags, state.held
         self._set_where(state.where)
         self.started, self.ended, self.paused = state.started, state.ended, state.paused
         self.readback_enabled, self._undo = state.readback_enabled, state.undo

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.accuracy import Score, cell_keys, score_chart
+from voicechart.asr.transcriber import Transcript
+from voicechart.dictation.choose import spoken_sides
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
 from voicechart.exam.decide import decide
@@ -69,7 +71,8 @@ def dictate(
         for attempt in range(retries + 1):
             utterances += 1
             heard = hear(utterance.text(named=attempt > 0))
-            decision = decide(session, interpret(heard, numbering))
+            sides = spoken_sides(Transcript(heard, 0.0, 0.0))
+            decision = decide(session, interpret(heard, numbering), spoken_sides=sides)
             if decision.status == "applied":
                 break
             flagged += 1  # flagged, or heard as no command at all: no confirmation, so she repeats

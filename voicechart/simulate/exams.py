@@ -36,6 +36,7 @@ class Exam:
     flags: dict[Site, int] = field(default_factory=dict)  # bit sum
     furcation: dict[Site, int] = field(default_factory=dict)
     recession: dict[Site, int] = field(default_factory=dict)  # 100+N above the CEJ
+    mgj: dict[Site, int] = field(default_factory=dict)  # mucogingival junction: facial, and lower lingual
     mobility: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -56,6 +57,7 @@ class Exam:
             "bleeding": by_tooth(self.flags),
             "furcation": by_tooth(self.furcation),
             "recession": by_tooth(self.recession),
+            "mgj": by_tooth(self.mgj),
             "skipped": sorted(self.missing_known | self.missing_spoken),
             "mobility": {str(t): v for t, v in sorted(self.mobility.items())},
         }
@@ -108,4 +110,20 @@ def random_exam(rng: random.Random, *, severity: str | None = None, findings: bo
                 exam.recession[(tooth, side_columns[1])] = rng.randint(1, 5)
             elif roll < 0.13:
                 exam.recession[(tooth, side_columns[1])] = 100 + rng.randint(1, 3)
+    _add_mucogingival(exam, random.Random(f"mgj:{exam.severity}:{sorted(exam.probing.items())[:3]}"))
     return exam
+
+
+def _add_mucogingival(exam: Exam, rng: random.Random) -> None:
+    """The MGJ on some facial and lower lingual sides (there is none on the palate). Drawn from its own
+    generator, so the rest of a seeded exam is the same with or without it."""
+    for tooth in exam.present:
+        for columns, lingual in ((("MB", "B", "DB"), False), (("ML", "L", "DL"), True)):
+            if lingual and tooth <= 16:
+                continue
+            roll = rng.random()
+            if roll < 0.03:
+                for column in columns:
+                    exam.mgj[(tooth, column)] = rng.randint(1, 6)
+            elif roll < 0.07:
+                exam.mgj[(tooth, columns[1])] = rng.randint(1, 6)

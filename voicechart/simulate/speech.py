@@ -120,6 +120,14 @@ class _Renderer:
             value = recession[1]
             said = f"plus {self.number(value - 100)}" if value > 100 else self.number(value)
             out.append(Phrase(f"recession {said}", f"recession {said} {where_named}"))
+        mgj = [exam.mgj.get((ts.tooth, c)) for c in columns]
+        mgj_word = "M G J" if ts.tooth % 2 else "mucogingival junction"  # both ways, without a draw
+        if all(v is not None for v in mgj):
+            said = self.numbers([v for v in mgj if v is not None])
+            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said} {where_named}"))
+        elif mgj[1] is not None:
+            said = self.number(mgj[1])
+            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said} {where_named}"))
         grade = exam.furcation.get((ts.tooth, columns[1]))
         if grade is not None:
             out.append(

@@ -1,0 +1,107 @@
+"""Which of the recognizer's hypotheses was said: the grammar and the chart decide, not the beam alone.
+
+Whisper's beam returns several hypotheses with their scores. Many differ only in how numbers are written
+("3 2 4", "3, 2, 4", "324", "three two four"); some differ in what was heard ("Tooth 3 8" for "two three
+eight"). The choice, in order:
+
+1. readings the grammar accepts whole beat readings it rejects in part;
+2. readings that fit the chart where it is (the session would apply them without a review mark) beat
+   readings that do not (a tooth named away from the cursor, a value replaced, an incomplete tooth side);
+3. then the beam's own order (its score).
+
+The rival is the best other accepted reading that means something different (other commands). How far
+apart the two are is the surest sign the recognizer was torn between two charts; the confidence gates use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from voicechart.asr.transcriber import Hypothesis, Transcript
+from voicechart.dictation.commands import Command, Interpretation
+from voicechart.dictation.interpreter import interpret, split_depths
+from voicechart.dictation.numbering import Numbering
+from voicechart.dictation.tokens import tokenize
+
+NO_RIVAL_MARGIN = 10.0
+"""The margin reported when no other hypothesis means something else."""
+
+WINDOW = 1.0
+"""How far below the top hypothesis (mean token log-probability) a reading may be and still be chosen."""
+
+FitsChart = Callable[[tuple[Command, ...]], bool]
+"""Whether the session would apply these commands here without a review mark (a dry run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    hypothesis: Hypothesis
+    interpretation: Interpretation
+    rank: int  # its place in the beam (0 = the top)
+    margin: float  # its score minus the rival's (NO_RIVAL_MARGIN without a rival)
+    rival: Hypothesis | None = None
+
+    @property
+    def text(self) -> str:
+        return self.hypothesis.text
+
+
+def choose(
+    transcript: Transcript,
+    numbering: Numbering = "universal",
+    fits: FitsChart | None = None,
+    *,
+    window: float = WINDOW,
+) -> Choice:
+    """The reading to act on, among the transcript's hypotheses (best first). Readings scored more than
+    `window` below the top one are not considered."""
+    readings = []
+    for rank, hypothesis in enumerate(transcript.hypotheses):
+        interpretation = interpret(hypothesis.text, numbering)
+        readings.append((rank, hypothesis, interpretation))
+    accepted = [
+        r for r in readings if r[2].accepted and r[1].avg_logprob >= readings[0][1].avg_logprob - window
+    ]
+    if not accepted or readings[0][2].is_chatter:  # talk with the patient stays talk
+        rank, hypothesis, interpretation = readings[0]
+        return Choice(hypothesis, interpretation, rank, NO_RIVAL_MARGIN)
+
+    def preference(reading: tuple[int, Hypothesis, Interpretation]) -> tuple[int, int]:
+        rank, _, interpretation = reading
+        fitting = fits is None or fits(interpretation.commands)
+        return (0 if fitting else 1, rank)
+
+    rank, hypothesis, interpretation = min(accepted, key=preference)
+    rival = next((h for _, h, i in accepted if i.commands != interpretation.commands), None)
+    margin = hypothesis.avg_logprob - rival.avg_logprob if rival is not None else NO_RIVAL_MARGIN
+    return Choice(hypothesis, interpretation, rank, margin, rival)
+
+
+MAX_HELD_SIDES = 3
+
+
+def spoken_sides(transcript: Transcript) -> int:
+    """How many tooth sides' worth of depths an utterance clearly was, whatever their values: most of its
+    readings are number-like words only ("Tooth" first counts as "two", the way the recognizer mishears
+    it), and they agree on a whole number of triplets. 0 when that is not clear."""
+    hypotheses = transcript.hypotheses
+    counts = [c for c in (_value_count(h.text) for h in hypotheses) if c is not None]
+    if len(counts) * 2 < len(hypotheses) or len(set(counts)) != 1:
+        return 0
+    count = counts[0]
+    return count // 3 if count % 3 == 0 and 3 <= count <= 3 * MAX_HELD_SIDES else 0
+
+
+def _value_count(text: str) -> int | None:
+    """Number of depth values if the text is only number-like words, else None."""
+    _, tokens = tokenize(text)
+    count = 0
+    for i, tok in enumerate(tokens):
+        if tok.is_number:
+            count += len(split_depths(tok))
+        elif tok.homophone is not None or (i == 0 and tok.text == "tooth"):
+            count += 1
+        elif tok.text not in {"and", "then"}:
+            return None
+    return count or None
