@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, live, notes_wer, pms_hop, recognizer, text_level, vad
+from bench import asr_models, corpus, corpus_eval, live, notes_wer, pms_hop, recognizer, text_level, vad
 
 BENCHES = {
     "asr": asr_models.main,
@@ -16,9 +16,19 @@ BENCHES = {
     "pms": pms_hop.main,
     "notes": notes_wer.main,
     "live": live.main,
+    "corpus": corpus.main,
+    "recognize": corpus_eval.recognize_main,
+    "gates": corpus_eval.gates_main,
+    "levers": corpus_eval.levers_main,
 }
 
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers")
+"""The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
+
 if __name__ == "__main__":
-    names = sys.argv[1:] or list(BENCHES)
-    for name in names:
-        BENCHES[name]()
+    names = sys.argv[1:] or [n for n in BENCHES if n not in WITH_ARGUMENTS]
+    if names[0] in WITH_ARGUMENTS:  # these take arguments of their own
+        BENCHES[names[0]]()
+    else:
+        for name in names:
+            BENCHES[name]()

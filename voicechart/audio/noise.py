@@ -3,6 +3,8 @@
 - scaler: the audible part of an ultrasonic scaler — a 6.5 kHz whine with its 3.25 kHz sub-harmonic and a
   40 Hz tremolo, plus hiss (FEASIBILITY.md §5);
 - suction: broadband noise band-limited to roughly 300 Hz–3 kHz with a slow flutter;
+- handpiece: a high-speed dental drill — an air-turbine whine near 5 kHz that wanders with load, its
+  harmonic, and the air's hiss above 2 kHz;
 - white: broadband noise;
 - babble: other speech (the other samples' audio, shifted and summed), like talk in the next chair.
 """
@@ -13,7 +15,7 @@ import numpy as np
 
 from voicechart.audio.sources import SAMPLE_RATE
 
-KINDS = ("scaler", "suction", "white", "babble")
+KINDS = ("scaler", "suction", "handpiece", "white", "babble")
 
 
 def _bandpass(noise: np.ndarray, low_hz: float, high_hz: float) -> np.ndarray:
@@ -36,6 +38,11 @@ def make_noise(
         tremolo = 1 + 0.6 * np.sin(2 * np.pi * 40 * t)
         whine = np.sin(2 * np.pi * 6500 * t) + 0.5 * np.sin(2 * np.pi * 3250 * t)
         return whine * tremolo + 0.05 * rng.standard_normal(n)
+    if kind == "handpiece":
+        wander = 4800 + 400 * np.sin(2 * np.pi * 0.7 * t) + 150 * np.sin(2 * np.pi * 3.1 * t)
+        phase = 2 * np.pi * np.cumsum(wander) / SAMPLE_RATE
+        whine = np.sin(phase) + 0.3 * np.sin(2 * phase)
+        return whine + 0.4 * _bandpass(rng.standard_normal(n), 2000, 7900)
     if kind == "suction":
         flutter = 1 + 0.3 * np.sin(2 * np.pi * 3 * t)
         return _bandpass(rng.standard_normal(n), 300, 3000) * flutter

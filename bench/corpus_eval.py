@@ -1,0 +1,443 @@
+"""Chart accuracy on the development corpus, and what each recognition lever gives, split by voice.
+
+Stage 1, recognition (slow, cached): every utterance of the corpus (bench/corpus.py) is encoded once by
+Whisper and decoded with each prompt configuration, keeping the beam's n best hypotheses and scores, in
+`<corpus>/recognized/<model>.jsonl`. The "named" form of an utterance (a hygienist repeating a flagged
+utterance with the tooth) is rendered and recognized only when a replay needs it.
+
+Stage 2, replay (fast): each exam's recognized utterances go, in order, through the guards, the choice among
+hypotheses and the exam session, exactly as the live pipeline does (a flagged utterance is repeated once,
+named). The chart is scored against the exam that was dictated. Levers are switched on one at a time:
+
+    shipped      the prompt before this work, the beam's top hypothesis, the old gates, a lost cursor
+    digit-first  a prompt whose examples start with bare triplets (nothing to leak "Tooth" from)
+    n-best       the grammar and the chart choose among the beam's 5 hypotheses
+    hold         a flagged utterance that was clearly N tooth sides of values holds their place
+    gates        confidence floors and margins per kind of utterance, calibrated on the dev voices
+    base-2nd     uncertain utterances recognized again by Whisper base (the note model)
+
+Gates are calibrated on the dev voices only (`bench gates`); every figure that matters is reported on the
+test voices, which nothing was tuned on.
+
+    scripts/dev bench recognize [dev|test] [EXAMS]   # stage 1 (cached; resumable)
+    scripts/dev bench gates                           # gates on the dev voices -> results/gates.json
+    scripts/dev bench levers                          # the lever table -> results/levers.md
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import EXAMS, CorpusExam, corpus_dir, exams_of, utterance_audio
+from voicechart.accuracy import score_chart
+from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
+from voicechart.audio.sources import pcm16_to_float
+from voicechart.dictation.choose import Choice, choose, spoken_sides
+from voicechart.dictation.interpreter import interpret
+from voicechart.exam.decide import decide
+from voicechart.exam.session import ExamSession
+from voicechart.guards import Gates, judge, judge_choice
+from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.runner import load_transcriber
+from voicechart.settings import load_settings
+from voicechart.simulate.dictate import chart_of, flagged_cell_keys
+
+RESULTS = Path(__file__).parent / "results"
+SHIPPED_PROMPT = (
+    "Periodontal charting dictation. Tooth 3 buccal 2 3 2. Tooth 19 lingual 5 4 6. Bleeding on mesial, "
+    "distal, buccal, lingual. Furcation grade 1, mobility 2, recession 3, suppuration, missing, skip, next, "
+    "go back."
+)
+OLD_GATES = Gates(depths=-0.45, findings=-0.45, commands=-1.5)
+N_BEST = 5
+RETRIES = 1
+WRONG_COST = 20  # one wrong value without a review mark costs as much as 20 values charted right
+REVIEW_COST = 0.5  # a value marked for review, or left blank, costs half a value of someone's time
+
+
+# --- stage 1: recognition --------------------------------------------------------------------------------
+Key = tuple[str, int, bool, str]  # exam id, utterance, named, model
+
+
+def _digest(exam: CorpusExam, k: int, named: bool) -> str:
+    text = exam.spoken[k].text(named=named)
+    return hashlib.sha256(f"{exam.id}|{k}|{named}|{text}".encode()).hexdigest()[:12]
+
+
+class Recognitions:
+    """Cached recognitions: every prompt configuration of one utterance from one encoding."""
+
+    def __init__(self, model: str = "tiny.en") -> None:
+        self.model = model
+        self.path = corpus_dir() / "recognized" / f"{model}.jsonl"
+        self.rows: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                row = json.loads(line)
+                self.rows[row["digest"]] = row
+        self._transcriber: WhisperTranscriber | None = None
+        self.prompts = {"shipped": SHIPPED_PROMPT, "digit": load_settings().asr.initial_prompt}
+
+    def transcriber(self) -> WhisperTranscriber:
+        if self._transcriber is None:
+            settings = load_settings()
+            asr = settings.asr.model_copy(update={"model": self.model})
+            self._transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
+        return self._transcriber
+
+    def get(self, exam: CorpusExam, k: int, named: bool = False) -> dict[str, Any]:
+        digest = _digest(exam, k, named)
+        row = self.rows.get(digest)
+        if row is None:
+            row = self._recognize(exam, k, named, digest)
+            self.rows[digest] = row
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+        return row
+
+    def _recognize(self, exam: CorpusExam, k: int, named: bool, digest: str) -> dict[str, Any]:
+        transcriber = self.transcriber()
+        audio = pcm16_to_float(utterance_audio(exam, k, named=named))
+        encoded = transcriber.encode(audio)
+        out: dict[str, Any] = {"digest": digest, "exam": exam.id, "k": k, "named": named}
+        out["encode_s"] = round(encoded.seconds, 4)
+        for name, prompt in self.prompts.items():
+            started = time.perf_counter()
+            hypotheses, no_speech = transcriber.decode(
+                encoded, prompt=prompt, n_best=N_BEST if name != "shipped" else 1, max_new_tokens=64
+            )
+            out[name] = [[h.text, round(h.avg_logprob, 4)] for h in hypotheses]
+            out[f"{name}_no_speech"] = round(no_speech, 4)
+            out[f"{name}_s"] = round(time.perf_counter() - started, 4)
+        return out
+
+
+def transcript_of(row: dict[str, Any], config: str, *, n_best: bool) -> Transcript:
+    hypotheses = [Hypothesis(t, lp) for t, lp in row[config]] or [Hypothesis("", -10.0)]
+    top = hypotheses[0]
+    return Transcript(
+        top.text,
+        top.avg_logprob,
+        row[f"{config}_no_speech"],
+        alternatives=tuple(hypotheses) if n_best and len(hypotheses) > 1 else (),
+    )
+
+
+# --- stage 2: replay ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Lever:
+    name: str
+    config: str = "digit"
+    n_best: bool = True
+    hold: bool = True
+    gates: Gates = OLD_GATES
+    second_pass: bool = False
+
+
+@dataclass(slots=True)
+class ExamResult:
+    exam: CorpusExam
+    cells: int
+    correct: int
+    correct_unmarked: int
+    wrong_unflagged: int
+    wrong_flagged: int
+    missing: int
+    marked: int  # values written with a review mark
+    utterances: int
+    flagged_utterances: int
+    second_passes: int
+
+
+Recognize = Callable[[CorpusExam, int, bool], dict[str, Any]]
+
+
+def replay(
+    exam: CorpusExam, lever: Lever, recognize: Recognize, second: Recognize | None = None
+) -> ExamResult:
+    """The exam as the pipeline would chart it from these recognitions; a flagged utterance is repeated
+    with the tooth named (RETRIES times), as the readback asks."""
+    missing = exam.exam.missing_known
+    session = ExamSession(
+        path_order=exam.order,
+        numbering=exam.numbering,
+        rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in sorted(missing)],
+    )
+    utterances = flagged = second_passes = 0
+    for k in range(len(exam.spoken)):
+        truth = interpret(exam.spoken[k].text(), exam.numbering)
+        for attempt in range(RETRIES + 1):
+            utterances += 1
+            row = recognize(exam, k, attempt > 0)
+            status, used_second = _one(session, row, lever, exam, k, attempt > 0, second)
+            second_passes += used_second
+            if status == "applied" or truth.is_chatter or session.paused:
+                break
+            flagged += 1
+    score = score_chart(exam.exam.expected_chart(), chart_of(session))
+    marked = flagged_cell_keys(session)
+    wrong = set(score.wrong_cells)
+    return ExamResult(
+        exam,
+        score.total,
+        score.correct,
+        score.correct - len(marked - wrong),
+        len(wrong - marked),
+        len(wrong & marked),
+        score.missing,
+        len(marked),
+        utterances,
+        flagged,
+        second_passes,
+    )
+
+
+def _one(
+    session: ExamSession,
+    row: dict[str, Any],
+    lever: Lever,
+    exam: CorpusExam,
+    k: int,
+    named: bool,
+    second: Recognize | None,
+) -> tuple[str, int]:
+    transcript = transcript_of(row, lever.config, n_best=lever.n_best)
+    choice, verdict = _judge(session, transcript, lever, exam)
+    used_second = 0
+    if verdict.status == "low_confidence" and lever.second_pass and second is not None:
+        used_second = 1
+        other = transcript_of(second(exam, k, named), lever.config, n_best=lever.n_best)
+        other_choice, other_verdict = _judge(session, other, lever, exam)
+        if other_verdict.status == "ok":
+            transcript, choice, verdict = other, other_choice, other_verdict
+    if verdict.status == "noise":
+        return "noise", used_second
+    low = verdict.reason if verdict.status == "low_confidence" else ""
+    sides = spoken_sides(transcript) if lever.hold else 0
+    decision = decide(session, choice.interpretation, low_confidence=low, spoken_sides=sides)
+    return decision.status, used_second
+
+
+def _judge(
+    session: ExamSession, transcript: Transcript, lever: Lever, exam: CorpusExam
+) -> tuple[Choice, Any]:
+    if lever.n_best:
+        choice = choose(transcript, exam.numbering, session.fits)
+        return choice, judge_choice(transcript, choice, lever.gates)
+    interpretation = interpret(transcript.text, exam.numbering)
+    choice = Choice(transcript.hypotheses[0], interpretation, 0, 10.0)
+    g = lever.gates
+    floor = g.depths if interpretation.has_numbers else g.commands
+    return choice, judge(transcript, min_avg_logprob=floor, max_no_speech_prob=g.max_no_speech_prob)
+
+
+# --- reporting -------------------------------------------------------------------------------------------
+def totals(results: Iterable[ExamResult]) -> dict[str, float]:
+    t: Counter[str] = Counter()
+    for r in results:
+        t["exams"] += 1
+        t["cells"] += r.cells
+        t["correct"] += r.correct
+        t["wrong_unflagged"] += r.wrong_unflagged
+        t["wrong_flagged"] += r.wrong_flagged
+        t["missing"] += r.missing
+        t["marked"] += r.marked
+        t["utterances"] += r.utterances
+        t["flagged_utterances"] += r.flagged_utterances
+        t["second_passes"] += r.second_passes
+    cells = t["cells"] or 1
+    return {
+        **t,
+        "accuracy": t["correct"] / cells,
+        "wrong_unflagged_rate": t["wrong_unflagged"] / cells,
+        "marked_rate": t["marked"] / cells,
+        "missing_rate": t["missing"] / cells,
+        "utility": t["correct"]
+        - WRONG_COST * t["wrong_unflagged"]
+        - REVIEW_COST * (t["marked"] + t["missing"]),
+    }
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def row_md(label: str, t: dict[str, float]) -> str:
+    return (
+        f"| {label} | {int(t['exams'])} | {int(t['cells'])} | **{pct(t['accuracy'])}** | "
+        f"{int(t['wrong_unflagged'])} ({pct(t['wrong_unflagged_rate'])}) | {int(t['wrong_flagged'])} | "
+        f"{int(t['marked'])} ({pct(t['marked_rate'])}) | {int(t['missing'])} | "
+        f"{int(t['flagged_utterances'])}/{int(t['utterances'])} |"
+    )
+
+
+HEADER = (
+    "| {0} | exams | cells | right | wrong, no mark | wrong, marked | marked | missing "
+    "| utterances flagged |\n"
+    "|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def breakdown(results: list[ExamResult], key: Callable[[ExamResult], str], title: str) -> list[str]:
+    groups: dict[str, list[ExamResult]] = defaultdict(list)
+    for r in results:
+        groups[key(r)].append(r)
+    lines = [HEADER.format(title)]
+    for name in sorted(groups, key=_level_order):
+        lines.append(row_md(name, totals(groups[name])))
+    return lines
+
+
+def _level_order(name: str) -> tuple[int, str]:
+    order = {"clean": 0, "20": 1, "15": 2, "10": 3, "5": 4}
+    return (order.get(name, 9), name)
+
+
+# --- entry points ----------------------------------------------------------------------------------------
+def _args() -> tuple[str | None, int]:
+    args = sys.argv[2:]
+    split = args[0] if args and args[0] in ("dev", "test") else None
+    numbers = [int(a) for a in args if a.isdigit()]
+    return split, numbers[0] if numbers else EXAMS
+
+
+def recognize_main() -> None:
+    split, count = _args()
+    recognitions = Recognitions()
+    exams = list(exams_of(split, count))
+    started = time.perf_counter()
+    done = 0
+    for exam in exams:
+        for k in range(len(exam.spoken)):
+            recognitions.get(exam, k)
+            done += 1
+        elapsed = time.perf_counter() - started
+        print(f"{exam.id}: {done} utterances, {elapsed:.0f} s", flush=True)
+
+
+def load_gates() -> Gates:
+    path = RESULTS / "gates.json"
+    if not path.exists():
+        return OLD_GATES
+    return Gates(**json.loads(path.read_text())["gates"])
+
+
+def gates_main() -> None:
+    """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST)."""
+    _, count = _args()
+    recognitions = Recognitions()
+    exams = list(exams_of("dev", count))
+    get = recognitions.get
+    grids = {
+        "depths": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
+        "depths_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+        "findings": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
+        "findings_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
+        "commands": [-1.5, -1.2, -1.0, -0.8, -0.6, -0.4],
+    }
+    gates = OLD_GATES
+    history = []
+    for _round in range(2):
+        for name, grid in grids.items():
+            scored = []
+            for value in grid:
+                candidate = replace(gates, **{name: value})
+                t = totals(replay(e, Lever("gates", gates=candidate), get) for e in exams)
+                scored.append((t["utility"], value, t))
+            best = max(scored, key=lambda s: (s[0], -abs(s[1])))
+            gates = replace(gates, **{name: best[1]})
+            history.append({"gate": name, "value": best[1], "utility": best[0]})
+            print(f"{name} = {best[1]}: utility {best[0]:.1f}, {pct(best[2]['accuracy'])} right, "
+                  f"{int(best[2]['wrong_unflagged'])} wrong without a mark", flush=True)  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    fields = ("depths", "findings", "commands", "depths_margin", "findings_margin", "max_no_speech_prob")
+    out = {
+        "gates": {f: getattr(gates, f) for f in fields},
+        "dev_exams": len(exams),
+        "wrong_cost": WRONG_COST,
+        "review_cost": REVIEW_COST,
+        "search": history,
+    }
+    (RESULTS / "gates.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["gates"]))
+
+
+LEVERS = (
+    Lever("shipped prompt, top hypothesis", config="shipped", n_best=False, hold=False),
+    Lever("digit-first prompt, top hypothesis", n_best=False, hold=False),
+    Lever("+ n-best chosen by grammar and chart", hold=False),
+    Lever("+ hold the place of an unclear tooth side"),
+)
+
+
+def levers_main() -> None:
+    _, count = _args()
+    recognitions = Recognitions()
+    gates = load_gates()
+    levers = [*LEVERS, Lever("+ calibrated gates (dev voices)", gates=gates)]
+    base = Recognitions("base") if "--base" in sys.argv else None
+    if base is not None:
+        levers.append(Lever("+ Whisper base on uncertain utterances", gates=gates, second_pass=True))
+    lines = ["| lever | split | exams | cells | right | wrong, no mark | wrong, marked | marked | missing | "
+             "utterances flagged |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    report: dict[str, Any] = {"levers": {}}
+    final: list[ExamResult] = []
+    for lever in levers:
+        for split in ("dev", "test"):
+            exams = list(exams_of(split, count))
+            results = [replay(e, lever, recognitions.get, base.get if base else None) for e in exams]
+            t = totals(results)
+            report["levers"].setdefault(lever.name, {})[split] = t
+            lines.append(f"| {lever.name} | {split} " + row_md("", t)[3:])
+            print(lines[-1], flush=True)
+            if split == "test":
+                final = results
+    sections = [
+        "## Levers, one at a time (dev: tuned on; test: reported)",
+        "",
+        *lines,
+        "",
+        "## Test voices, last lever, by noise level",
+        "",
+        *breakdown(final, lambda r: r.exam.level, "level"),
+        "",
+        "## By voice (test)",
+        "",
+        *breakdown(final, lambda r: r.exam.voice.id, "voice"),
+        "",
+        "## By engine (test)",
+        "",
+        *breakdown(final, lambda r: r.exam.voice.engine, "engine"),
+        "",
+        "## By noise (test)",
+        "",
+        *breakdown(final, lambda r: r.exam.noise or "none", "noise"),
+        "",
+        "## By room / microphone (test)",
+        "",
+        *breakdown(final, lambda r: r.exam.channel, "channel"),
+    ]
+    encode = [r["encode_s"] for r in recognitions.rows.values()]
+    decode = [r["digit_s"] for r in recognitions.rows.values()]
+    if encode:
+        sections += [
+            "",
+            f"Recognition per utterance (tiny.en, {len(encode)} utterances): encode median "
+            f"{1000 * statistics.median(encode):.0f} ms, decode (beam 5, 5 hypotheses) median "
+            f"{1000 * statistics.median(decode):.0f} ms.",
+        ]
+    text = "\n".join(sections) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "levers.md").write_text(text)
+    (RESULTS / "levers.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(text)
