@@ -4,6 +4,9 @@ and the API client's error mapping."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +113,47 @@ def test_perio_measures_follow_the_documented_rules(client: TestClient) -> None:
     assert [m["IntTooth"] for m in listed] == [8]
 
 
+def test_skip_tooth_needs_tooth_value_1_and_mobility_a_value(client: TestClient) -> None:
+    num = new_exam(client)["PerioExamNum"]
+    for body, message in (
+        ({"SequenceType": "SkipTooth", "ToothValue": 0}, "ToothValue must be 1"),
+        ({"SequenceType": "SkipTooth"}, "ToothValue must be 1"),
+        ({"SequenceType": "Mobility", "ToothValue": 20}, "ToothValue can range from 0-19"),
+        ({"SequenceType": "Mobility"}, "ToothValue can range from 0-19"),
+        ({"SequenceType": "SkipTooth", "ToothValue": 1, "MBvalue": 2}, "site values must all be -1"),
+        ({"SequenceType": "Probing", "MBvalue": "deep"}, "MBvalue must be a whole number"),
+        ({"SequenceType": "Probing", "MBvalue": 2, "IntTooth": 0}, "IntTooth must be between 1 and 32"),
+    ):
+        answer = client.post("periomeasures", json={"PerioExamNum": num, "IntTooth": 5, **body}, headers=AUTH)
+        assert answer.status_code == 400 and message in answer.json(), (body, answer.text)
+    skip = {"PerioExamNum": num, "SequenceType": "SkipTooth", "IntTooth": 5, "ToothValue": 1}
+    created = client.post("periomeasures", json=skip, headers=AUTH).json()
+    put = client.put(f"periomeasures/{created['PerioMeasureNum']}", json={"ToothValue": 0}, headers=AUTH)
+    assert put.status_code == 400 and "ToothValue must be 1" in put.json()
+
+
+def test_ids_that_cannot_exist_are_a_400_and_unknown_ids_a_404(client: TestClient) -> None:
+    for path in ("providers/99999999999999999999", "patients/abc", f"perioexams/{2**63}"):
+        assert client.get(path, headers=AUTH).status_code == 400, path
+    answer = client.delete("perioexams/99999999999999999999", headers=AUTH)
+    assert answer.status_code == 400 and "PerioExamNum in the URL" in answer.json()
+    assert client.get(f"providers/{2**63 - 1}", headers=AUTH).json() == "Provider not found."
+    assert client.get("perioexams", params={"PatNum": 10**30}, headers=AUTH).status_code == 400
+    assert client.post("perioexams", json={"PatNum": 10**30}, headers=AUTH).status_code == 400
+    assert client.post("perioexams", content=b"[" * 50_000, headers=AUTH).status_code == 400
+    note = {"PatNum": 3, "Note": "\ud800"}
+    assert client.post("commlogs", content=json.dumps(note).encode(), headers=AUTH).status_code == 400
+
+
+def test_periomeasures_without_an_exam_lists_them_all(client: TestClient) -> None:
+    first, second = new_exam(client, 1)["PerioExamNum"], new_exam(client, 3)["PerioExamNum"]
+    for exam in (first, second):
+        body = {"PerioExamNum": exam, "SequenceType": "Probing", "IntTooth": 3, "Bvalue": 4}
+        assert client.post("periomeasures", json=body, headers=AUTH).status_code == 201
+    listed = client.get("periomeasures", headers=AUTH).json()
+    assert {first, second} <= {m["PerioExamNum"] for m in listed}
+
+
 def test_lists_page_by_100(client: TestClient) -> None:
     num = new_exam(client)["PerioExamNum"]
     for tooth in range(1, 33):
@@ -210,3 +254,197 @@ def test_missing_keys_are_a_clear_configuration_error() -> None:
 
     with pytest.raises(ConfigError, match="VOICECHART_OD_DEVELOPER_KEY"):
         OpenDentalApi("http://od/api/v1", developer_key="", customer_key="c")
+
+
+# --- hostile requests: never a 5xx ---
+
+HOSTILE_IDS = (
+    "99999999999999999999",
+    str(2**63),
+    str(2**63 - 1),
+    "-9223372036854775809",
+    "-1",
+    "0",
+    "1",
+    "3",
+    "abc",
+    "1e5",
+    "1.0",
+    "１２",  # full-width digits
+    "9" * 400,
+    "%00",
+)
+HOSTILE_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    [],
+    [1, 2],
+    {},
+    {"PatNum": 1},
+    "",
+    " ",
+    "x" * 70_000,
+    "💥" * 120,
+    "\ud800",  # a lone surrogate: valid JSON, not valid UTF-8
+    "\u0000",
+    "Robert'); DROP TABLE patient;--",
+    2**63,
+    -(2**63) - 1,
+    2**64 + 5,
+    1e308,
+    1.5,
+    -1,
+    0,
+    float("nan"),
+    "NaN",
+    "2025-02-30",
+    "9999-12-31",
+    "0001-01-01",
+    "9999-12-31 23:59:59",
+)
+PLAUSIBLE_VALUES: dict[str, tuple[Any, ...]] = {
+    "PatNum": (3, 1, "2"),
+    "PerioExamNum": (1, 2),
+    "ProvNum": (1, 2),
+    "ProcNum": (1,),
+    "SequenceType": ("Probing", "SkipTooth", "Mobility", "BleedSupPlaqCalc", "MGJ", "GingMargin"),
+    "IntTooth": (1, 16, 32),
+    "ToothValue": (-1, 0, 1, 19),
+    "MBvalue": (-1, 3, 103),
+    "Bvalue": (2, 15),
+    "ExamDate": (str(TODAY), "2023-06-15"),
+    "ProcDate": (str(TODAY),),
+    "ProcStatus": ("C", "TP"),
+    "procCode": ("Zclin",),
+    "InitialType": ("Missing", "Hidden"),
+    "ToothNum": ("3", "A", "33"),
+    "LName": ("Smith", "Lopez"),
+    "FName": ("Jane", "Maria"),
+    "Birthdate": ("1976-05-24", "1978-03-14"),
+    "UpperFacial": ("323b", "32b4b32432332332332bs1"),
+    "LowerFacial": ("4 3b 2s 4bs", "9" * 60),
+    "isSigned": ("true", "false"),
+    "Note": ("note",),
+    "Mode_": ("Phone", "In Person"),
+    "PatStatus": ("Patient", "Deleted"),
+    "Guarantor": (1, 999),
+}
+FIELDS = (
+    *PLAUSIBLE_VALUES,
+    "UpperLingual",
+    "LowerLingual",
+    "DBvalue",
+    "MLvalue",
+    "Lvalue",
+    "DLvalue",
+    "AptNum",
+    "CodeNum",
+    "Surf",
+    "doAppendNote",
+    "CommDateTime",
+    "SentOrReceived",
+    "Gender",
+    "Position",
+    "Email",
+    "HmPhone",
+    "WkPhone",
+    "WirelessPhone",
+    "TxtMsgOk",
+    "PreferConfirmMethod",
+    "Language",
+    "ChartNumber",
+    "ClinicNum",
+    "PriProv",
+    "SecProv",
+    "Zip",
+)
+QUERY_FIELDS = (
+    "PatNum",
+    "PerioExamNum",
+    "ProcNum",
+    "ExamDate",
+    "Offset",
+    "Limit",
+    "date",
+    "dateStart",
+    "dateEnd",
+    "Op",
+    "ClinicNum",
+    "AptStatus",
+    "PatStatus",
+    "LName",
+    "FName",
+)
+RAW_BODIES: tuple[bytes, ...] = (
+    b"",
+    b"not json",
+    b"null",
+    b"[1, 2]",
+    b'"a string"',
+    b"42",
+    b"{",
+    b"\xff\xfe\x00",
+    b"[" * 50_000 + b"]" * 50_000,
+    b'{"PatNum": 1e999}',
+    b'{"PatNum": NaN}',
+)
+
+
+def _hostile_value(rng: random.Random, field: str) -> Any:
+    if field in PLAUSIBLE_VALUES and rng.random() < 0.5:
+        return rng.choice(PLAUSIBLE_VALUES[field])
+    return rng.choice(HOSTILE_VALUES)
+
+
+def _query_text(value: Any) -> str:
+    """`value` as a URL query value: at most 500 characters, surrogates replaced (a URL cannot carry them)."""
+    return str(value)[:500].encode("utf-8", "replace").decode()
+
+
+def _hostile_request(
+    rng: random.Random, method: str, template: str, num: str
+) -> tuple[str, str, dict[str, Any]]:
+    path = re.sub(r"\{[^}]*\}", num, template)
+    kwargs: dict[str, Any] = {}
+    if rng.random() < 0.5:
+        names = rng.sample(QUERY_FIELDS, rng.randint(1, 4))
+        kwargs["params"] = {n: _query_text(_hostile_value(rng, n)) for n in names}
+    if method in ("POST", "PUT"):
+        if rng.random() < 0.15:
+            kwargs["content"] = rng.choice(RAW_BODIES)
+        else:
+            names = rng.sample(FIELDS, rng.randint(0, 8))
+            body = {n: _hostile_value(rng, n) for n in names}
+            kwargs["content"] = json.dumps(body).encode()  # json.dumps writes NaN, as a careless client would
+    return method, path, kwargs
+
+
+def _hostile_requests(
+    rng: random.Random, routes: list[tuple[str, str]]
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every route with every hostile id once, then 600 random requests."""
+    for method, template in routes:
+        for num in HOSTILE_IDS if "{" in template else ("",):
+            yield _hostile_request(rng, method, template, num)
+    for _ in range(600):
+        method, template = rng.choice(routes)
+        yield _hostile_request(rng, method, template, rng.choice(HOSTILE_IDS))
+
+
+def test_hostile_requests_never_get_a_server_error(engine: sa.Engine) -> None:
+    api = SandboxApi(engine, developer_key="dev", customer_key="cust")
+    app = api.app()
+    routes = [
+        (method, route.path.removeprefix("/api/v1/"))  # type: ignore[attr-defined]
+        for route in app.routes
+        for method in sorted(route.methods or ())  # type: ignore[attr-defined]
+        if method != "HEAD"
+    ]
+    rng = random.Random(13)
+    failures = []
+    with TestClient(app, base_url="http://sandbox/api/v1/", raise_server_exceptions=False) as c:
+        for method, path, kwargs in _hostile_requests(rng, routes):
+            response = c.request(method, path, headers=AUTH, **kwargs)
+            if response.status_code >= 500:
+                failures.append((method, path, str(kwargs)[:300], response.status_code))
+    assert failures == []
