@@ -113,6 +113,63 @@ def test_perio_measures_follow_the_documented_rules(client: TestClient) -> None:
     assert [m["IntTooth"] for m in listed] == [8]
 
 
+# The example request of Open Dental's "PerioExams POST" documentation (its PatNum 20 → a demo patient).
+DOC_EXAM_STRINGS = {
+    "UpperFacial": "32b4b32432332332332bs132332331342c3c3253233223p2c3p22b3b343",
+    "UpperLingual": "323,323,322,222,232,222,212,212,212,212,232,323,323,323,343,343",
+    "LowerLingual": "3b2b4b 424 323 323 323 321 323 323.313 42c3c 325 323 322 3p2c3p 22b3b 343c",
+    "LowerFacial": "4 3b 2s 4bs 4p 2bp 4sp 3bsp 2c 3bc 3sc 2bsc 3pc 3bpc 2spc 3bspc",
+}
+
+
+def measures_by_type(client: TestClient, exam_num: int) -> dict[tuple[str, int], tuple[int, ...]]:
+    listed = client.get("periomeasures", params={"PerioExamNum": exam_num}, headers=AUTH).json()
+    sites = ("MBvalue", "Bvalue", "DBvalue", "MLvalue", "Lvalue", "DLvalue")
+    return {(m["SequenceType"], m["IntTooth"]): tuple(m[f] for f in sites) for m in listed}
+
+
+def test_exam_strings_the_documented_short_example(client: TestClient) -> None:
+    exam = client.post("perioexams", json={"PatNum": 3, "UpperFacial": "323b"}, headers=AUTH)
+    assert exam.status_code == 201
+    # "a PerioMeasure for ToothNum 1 with DB, B, MB values of 3,2,and 3, and ... a bleeding flag on MB"
+    assert measures_by_type(client, exam.json()["PerioExamNum"]) == {
+        ("Probing", 1): (3, 2, 3, -1, -1, -1),
+        ("BleedSupPlaqCalc", 1): (1, 0, 0, 0, 0, 0),
+    }
+
+
+def test_exam_strings_the_documented_full_example(client: TestClient) -> None:
+    exam = client.post("perioexams", json={"PatNum": 3, **DOC_EXAM_STRINGS}, headers=AUTH)
+    assert exam.status_code == 201 and exam.json()["PatNum"] == 3
+    rows = measures_by_type(client, exam.json()["PerioExamNum"])
+    probing = {tooth: v for (seq, tooth), v in rows.items() if seq == "Probing"}
+    flags = {tooth: v for (seq, tooth), v in rows.items() if seq == "BleedSupPlaqCalc"}
+    assert sorted(probing) == list(range(1, 33))
+    # upper facial "32b4b": tooth 1 DB 3, B 2 bleeding, MB 4 bleeding; upper lingual "323": DL 3, L 2, ML 3
+    assert probing[1] == (4, 2, 3, 3, 2, 3) and flags[1] == (1, 1, 0, 0, 0, 0)
+    # tooth 9, the first on the patient's left, runs mesial first: facial digits 25-27 "313", lingual "212"
+    assert probing[9] == (3, 1, 3, 2, 1, 2)
+    # lower lingual runs 32 → 17: "3b2b4b" is tooth 32 DL, L, ML; the last "343c" is tooth 17 ML, L, DL
+    assert probing[32][3:] == (4, 2, 3) and flags[32][3:] == (1, 1, 1)
+    assert probing[17][3:] == (3, 4, 3) and flags[17] == (0, 0, 0, 0, 0, 8)
+    # lower facial has 16 digits: teeth 32 to 28 and tooth 27's DB; its flags count 0 to 15 along the path
+    assert probing[27] == (-1, -1, 3, 1, 2, 3) and 26 not in flags
+    along_path = [flags[t][s] for t in (32, 31, 30, 29, 28) for s in (2, 1, 0)] + [flags[27][2]]
+    assert along_path == list(range(16))
+    assert sorted(flags) == [1, 6, 10, 14, 15, 17, 18, 19, 23, 27, 28, 29, 30, 31, 32]
+
+
+def test_exam_strings_ignore_other_characters_and_what_follows_a_full_region(client: TestClient) -> None:
+    upper = "x" + "3" * 48 + "b" + "9" * 5 + "c"  # 48 depths, a flag on the last, then ignored digits
+    exam = client.post("perioexams", json={"PatNum": 3, "UpperFacial": upper}, headers=AUTH).json()
+    rows = measures_by_type(client, exam["PerioExamNum"])
+    assert {v for (seq, _), v in rows.items() if seq == "Probing"} == {(3, 3, 3, -1, -1, -1)}
+    assert rows[("BleedSupPlaqCalc", 16)] == (0, 0, 1, 0, 0, 0)  # tooth 16's last surface is DB
+    for bad in ({"UpperFacial": 323}, {"LowerLingual": ["3", "2"]}, {"LowerFacial": None}):
+        answer = client.post("perioexams", json={"PatNum": 3, **bad}, headers=AUTH)
+        assert answer.status_code == 400 and "must be a string" in answer.json()
+
+
 def test_skip_tooth_needs_tooth_value_1_and_mobility_a_value(client: TestClient) -> None:
     num = new_exam(client)["PerioExamNum"]
     for body, message in (

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from voicechart.errors import PmsError, PmsNotFound, PmsRejected
 from voicechart.pms.odapi import wire
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
-from voicechart.pms.sandbox import fields
+from voicechart.pms.sandbox import fields, perio_strings
 from voicechart.pms.sandbox.connector import stored_values, validate_measure
 from voicechart.pms.sandbox.schema import (
     appointment,
@@ -261,11 +261,7 @@ class SandboxApi:
         if "PatNum" not in body:
             raise PmsRejected("PatNum is required.")
         pat_num = fields.key(body["PatNum"], "PatNum")
-        if any(k in body for k in ("UpperFacial", "UpperLingual", "LowerLingual", "LowerFacial")):
-            # sandbox: the bulk probing strings are not mirrored (voicechart writes PerioMeasures)
-            raise PmsRejected(
-                "UpperFacial/UpperLingual/LowerLingual/LowerFacial are not supported by the sandbox."
-            )
+        measures = perio_strings.measures_from_strings(_region_strings(body))
         now = self._now()
         with self.engine.begin() as conn:
             pat = conn.execute(sa.select(patient.c.PriProv).where(patient.c.PatNum == pat_num)).first()
@@ -283,6 +279,8 @@ class SandboxApi:
                 )
             )
             num = inserted_key(result)
+            for measure in measures:
+                _insert_measure(conn, num, measure, now)
             self._log_security(conn, PERM["perio"], pat_num, "Perio exam created", num)
             row = conn.execute(sa.select(perioexam).where(perioexam.c.PerioExamNum == num)).one()
         return 201, _exam_json(row)
@@ -337,8 +335,6 @@ class SandboxApi:
         _validate(row)
         if row.sequence_type not in DELETABLE and all(v == BLANK for v in row.sites):
             raise PmsRejected("At least one of the six surface values must contain a measurement.")
-        values = stored_values(row)
-        assert values is not None
         now = self._now()
         with self.engine.begin() as conn:
             exam = _exam_for_write(conn, exam_num)
@@ -355,17 +351,7 @@ class SandboxApi:
                     f"A PerioMeasure with this SequenceType and IntTooth already exists for this PerioExam "
                     f"(PerioMeasureNum {duplicate.PerioMeasureNum}). Use PUT."
                 )
-            result = conn.execute(
-                sa.insert(periomeasure).values(
-                    PerioExamNum=exam_num,
-                    SequenceType=row.sequence_type.value,
-                    IntTooth=row.tooth,
-                    **dict(zip(wire.VALUE_FIELDS, values, strict=True)),
-                    SecDateTEntry=now,
-                    SecDateTEdit=now,
-                )
-            )
-            num = inserted_key(result)
+            num = _insert_measure(conn, exam_num, row, now)
             conn.execute(
                 sa.update(perioexam).where(perioexam.c.PerioExamNum == exam_num).values(DateTMeasureEdit=now)
             )
@@ -809,6 +795,32 @@ def _validate(row: MeasureRow) -> None:
         validate_measure(row)
     except PmsError as exc:  # the sandbox connector's validation message, as a 400
         raise PmsRejected(str(exc)) from None
+
+
+def _region_strings(body: dict[str, Any]) -> dict[str, str]:
+    """The UpperFacial/UpperLingual/LowerLingual/LowerFacial strings of a `POST /perioexams` body."""
+    strings = {region: body[region] for region in perio_strings.REGIONS if region in body}
+    for region, value in strings.items():
+        if not isinstance(value, str):
+            raise PmsRejected(f"{region} must be a string.")
+    return strings
+
+
+def _insert_measure(conn: sa.Connection, exam_num: int, row: MeasureRow, now: dt.datetime) -> int:
+    """Insert `row` (valid, and recording something) into the exam; its PerioMeasureNum."""
+    values = stored_values(row)
+    assert values is not None
+    result = conn.execute(
+        sa.insert(periomeasure).values(
+            PerioExamNum=exam_num,
+            SequenceType=row.sequence_type.value,
+            IntTooth=row.tooth,
+            **dict(zip(wire.VALUE_FIELDS, values, strict=True)),
+            SecDateTEntry=now,
+            SecDateTEdit=now,
+        )
+    )
+    return inserted_key(result)
 
 
 def _measure_by_num(conn: sa.Connection, num: int) -> sa.Row[Any] | None:
