@@ -113,6 +113,150 @@ def test_perio_measures_follow_the_documented_rules(client: TestClient) -> None:
     assert [m["IntTooth"] for m in listed] == [8]
 
 
+# The example requests of Open Dental's "Patients POST" and "Patients PUT" documentation, verbatim.
+DOC_NEW_PATIENT = {
+    "LName": "Smith",
+    "FName": "Jane",
+    "Gender": "Female",
+    "Position": "Single",
+    "Birthdate": "1976-05-24",
+    "Address": "125 Satin Heights",
+    "City": "San Jose",
+    "State": "CA",
+    "Zip": "97301",
+    "HmPhone": "(536)624-5871",
+    "WkPhone": "(536)987-4822",
+    "WirelessPhone": "",
+    "Email": "smithfam@yahoo.com",
+    "PreferConfirmMethod": "HmPhone",
+    "Language": "spa",
+    "TxtMsgOk": "Yes",
+}
+DOC_PATIENT_UPDATE = {
+    "LName": "Smith",
+    "FName": "Jane",
+    "Preferred": "",
+    "PatStatus": "Patient",
+    "Gender": "Female",
+    "Position": "Single",
+    "Birthdate": "1976-05-24",
+    "SSN": "",
+    "Address": "125 Satin Heights",
+    "City": "San Jose",
+    "State": "CA",
+    "Zip": "97301",
+    "HmPhone": "(536)624-5871",
+    "WkPhone": "(536)987-4822",
+    "WirelessPhone": "(536)987-4822",
+    "Guarantor": 48,
+    "Email": "smithfam@yahoo.com",
+    "PreferContactMethod": "WirelessPh",
+    "BillingType": "Standard Account",
+    "EmployerNum": 0,
+    "DateFirstVisit": "2023-04-25",
+    "ClinicNum": 0,
+}
+
+
+def new_patient(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("patients", json=body, headers=AUTH)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_post_patient_the_documented_example(client: TestClient) -> None:
+    created = new_patient(client, **DOC_NEW_PATIENT)
+    num = created["PatNum"]
+    assert created["PatStatus"] == "Patient" and created["Guarantor"] == num  # documented defaults
+    assert {k: created[k] for k in DOC_NEW_PATIENT} == DOC_NEW_PATIENT
+    assert created["PriProv"] == 1 and created["BillingType"] == "Standard Account"
+    assert client.get(f"patients/{num}", headers=AUTH).json() == created
+    logs = client.get("securitylogs", headers=AUTH).json()
+    assert logs[-1]["PermType"] == "PatientCreate" and logs[-1]["PatNum"] == num
+    exam = client.post("perioexams", json={"PatNum": num}, headers=AUTH).json()
+    assert exam["ProvNum"] == created["PriProv"]
+
+
+def test_post_patient_defaults_and_required_names(client: TestClient) -> None:
+    minimal = new_patient(client, LName="Nguyen", FName="An")
+    assert (minimal["PatStatus"], minimal["Gender"], minimal["Position"]) == ("Patient", "Unknown", "Single")
+    assert minimal["Guarantor"] == minimal["PatNum"] and minimal["Birthdate"] == "0001-01-01"
+    child = new_patient(client, LName="Nguyen", FName="Bao", Guarantor=minimal["PatNum"], Position="Child")
+    assert child["Guarantor"] == minimal["PatNum"]
+    for body, message in (
+        ({"FName": "An"}, "LName is required."),
+        ({"LName": "Nguyen"}, "FName is required."),
+        ({"LName": " ", "FName": "An"}, "LName cannot be blank."),
+        ({"LName": 7, "FName": "An"}, "LName must be a string."),
+        ({"LName": "N", "FName": "A", "PatStatus": "Deleted"}, "PatStatus is invalid"),
+        ({"LName": "N", "FName": "A", "Gender": "Other"}, "Gender is invalid"),
+        ({"LName": "N", "FName": "A", "TxtMsgOk": "Maybe"}, "TxtMsgOk is invalid"),
+        ({"LName": "N", "FName": "A", "Zip": "9730"}, "Zip must be in format"),
+        ({"LName": "N", "FName": "A", "ChartNumber": "X" * 16}, "ChartNumber can be at most 15"),
+        ({"LName": "N", "FName": "A", "Birthdate": "24/05/1976"}, "Birthdate is not a valid date"),
+        ({"LName": "N", "FName": "A", "Guarantor": 999}, "Guarantor is invalid."),
+        ({"LName": "N", "FName": "A", "Guarantor": 1, "SuperFamily": 1}, "Only Guarantor or SuperFamily"),
+        ({"LName": "N", "FName": "A", "PriProv": 99}, "PriProv is invalid."),
+        ({"LName": "N", "FName": "A", "BillingType": "Cash"}, "BillingType must be"),
+    ):
+        answer = client.post("patients", json=body, headers=AUTH)
+        assert answer.status_code == 400 and message in answer.json(), (body, answer.text)
+    assert new_patient(client, LName="Tremblay", FName="Luc", Zip="H2X 1Y4")["Zip"] == "H2X 1Y4"
+
+
+def test_post_patient_refuses_a_duplicate(client: TestClient) -> None:
+    first = new_patient(client, **DOC_NEW_PATIENT)
+    again = client.post("patients", json={**DOC_NEW_PATIENT, "LName": "SMITH"}, headers=AUTH)
+    assert again.status_code == 400 and f"PatNum {first['PatNum']}" in again.json()
+    same_phone = {
+        "LName": "Smith",
+        "FName": "Jane",
+        "Birthdate": "1976-05-24",
+        "WirelessPhone": "536 624 5871",
+    }
+    assert client.post("patients", json=same_phone, headers=AUTH).status_code == 400
+    # same names and birthdate but no email or phone in common: another person
+    other = {**DOC_NEW_PATIENT, "Email": "jane@example.com", "HmPhone": "", "WkPhone": "555-0100"}
+    assert client.post("patients", json=other, headers=AUTH).status_code == 201
+    born_later = {**DOC_NEW_PATIENT, "Birthdate": "1990-01-01"}
+    assert client.post("patients", json=born_later, headers=AUTH).status_code == 201
+
+
+def test_put_patient_the_documented_example(client: TestClient) -> None:
+    num = new_patient(client, LName="Smyth", FName="Jane", Language="eng")["PatNum"]
+    put = client.put(f"patients/{num}", json={**DOC_PATIENT_UPDATE, "Guarantor": num}, headers=AUTH)
+    assert put.status_code == 200, put.text
+    updated = put.json()
+    assert {k: updated[k] for k in DOC_PATIENT_UPDATE} == {**DOC_PATIENT_UPDATE, "Guarantor": num}
+    assert updated["Language"] == "eng"  # fields left out stay as they were
+    cleared = client.put(f"patients/{num}", json={"Address": "", "Preferred": "JJ"}, headers=AUTH).json()
+    assert cleared["Address"] == "" and cleared["Preferred"] == "JJ" and cleared["City"] == "San Jose"
+    logs = client.get("securitylogs", headers=AUTH).json()
+    assert logs[-1]["PermType"] == "PatientEdit" and logs[-1]["FKey"] == num
+
+
+def test_put_patient_rules(client: TestClient, engine: sa.Engine) -> None:
+    head = new_patient(client, LName="Okafor", FName="Ada")["PatNum"]
+    child = new_patient(client, LName="Okafor", FName="Obi", Guarantor=head)["PatNum"]
+    sibling = new_patient(client, LName="Okafor", FName="Eze", Guarantor=head)["PatNum"]
+    for path, body, status, message in (
+        (f"patients/{head}", {"LName": ""}, 400, "LName cannot be blank."),
+        (f"patients/{head}", {"Zip": "ABC"}, 400, "Zip must be in format"),
+        (f"patients/{child}", {"Guarantor": sibling}, 400, "different family member"),
+        ("patients/99999", {"LName": "X"}, 404, "Patient not found."),
+    ):
+        answer = client.put(path, json=body, headers=AUTH)
+        assert (answer.status_code, message in answer.json()) == (status, True), (path, body, answer.text)
+    # the family's guarantor may hand over; a patient may join another family
+    assert client.put(f"patients/{head}", json={"Guarantor": child}, headers=AUTH).status_code == 200
+    assert client.put(f"patients/{sibling}", json={"Guarantor": 1}, headers=AUTH).json()["Guarantor"] == 1
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE patient SET PatStatus = 4 WHERE PatNum = :n"), {"n": child})
+    answer = client.put(f"patients/{child}", json={"FName": "Obinna"}, headers=AUTH)
+    assert answer.status_code == 400 and "deleted patient" in answer.json()
+
+
 # The example request of Open Dental's "PerioExams POST" documentation (its PatNum 20 → a demo patient).
 DOC_EXAM_STRINGS = {
     "UpperFacial": "32b4b32432332332332bs132332331342c3c3253233223p2c3p22b3b343",

@@ -29,7 +29,7 @@ from starlette.routing import Route
 from voicechart.errors import PmsError, PmsNotFound, PmsRejected
 from voicechart.pms.odapi import wire
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
-from voicechart.pms.sandbox import fields, perio_strings
+from voicechart.pms.sandbox import fields, patients, perio_strings
 from voicechart.pms.sandbox.connector import stored_values, validate_measure
 from voicechart.pms.sandbox.schema import (
     appointment,
@@ -51,7 +51,14 @@ _log = logging.getLogger("voicechart.pms.api")
 PAGE_LIMIT = 100
 SMALLINT_MIN, SMALLINT_MAX = -(2**15), 2**15 - 1  # periomeasure value columns are smallint(6)
 LOG_SOURCE_API = 23
-PERM = {"perio": 45, "commlog": 193, "procedure": 0, "toothinitial": 0}
+PERM = {
+    "perio": 45,
+    "commlog": 193,
+    "procedure": 0,
+    "toothinitial": 0,
+    "patient_create": 106,
+    "patient_edit": 108,
+}
 DELETABLE = (SequenceType.MOBILITY, SequenceType.SKIP_TOOTH)
 Handler = Callable[[Request, dict[str, Any]], tuple[int, Any]]
 
@@ -81,9 +88,14 @@ class SandboxApi:
     def app(self) -> Starlette:
         r = self._route
         routes = [
-            r("/patients", self.list_patients),
+            r("/patients", self.list_patients, self.post_patient),
             r("/patients/Simple", self.list_patients),
-            r("/patients/{num}", self._getter(patient.c.PatNum, "Patient", _patient_json)),
+            r(
+                "/patients/{num}",
+                self._getter(patient.c.PatNum, "Patient", patients.patient_json),
+                None,
+                self.put_patient,
+            ),
             r("/providers", self.list_providers),
             r("/providers/{num}", self._getter(provider.c.ProvNum, "Provider", _provider_json)),
             r("/operatories", self.list_operatories),
@@ -219,7 +231,41 @@ class SandboxApi:
                 query = query.where(patient.c[name].like(f"{value}%"))
         if value := request.query_params.get("PatStatus"):
             query = query.where(patient.c.PatStatus == wire.value_of(wire.PAT_STATUS, value, "PatStatus"))
-        return 200, [_patient_json(r) for r in self._page(request, query, patient.c.PatNum)]
+        return 200, [patients.patient_json(r) for r in self._page(request, query, patient.c.PatNum)]
+
+    def post_patient(self, _request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        patients.require_names(body)
+        values = patients.values_from_body(body)
+        now = self._now()
+        with self.engine.begin() as conn:
+            patients.check_references(conn, values)
+            duplicate = patients.find_duplicate(conn, values)
+            if duplicate is not None:
+                # sandbox: the documentation says only that new patients are compared "to prevent duplicates"
+                raise PmsRejected(f"This patient already exists (PatNum {duplicate}).")
+            num = inserted_key(
+                conn.execute(sa.insert(patient).values(**patients.new_patient_values(conn, values, now)))
+            )
+            if "Guarantor" not in values:  # the patient is their own guarantor
+                conn.execute(sa.update(patient).where(patient.c.PatNum == num).values(Guarantor=num))
+            self._log_security(conn, PERM["patient_create"], num, "Patient created", num)
+            row = conn.execute(sa.select(patient).where(patient.c.PatNum == num)).one()
+        return 201, patients.patient_json(row)
+
+    def put_patient(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        num = fields.path_key(request, "PatNum")
+        values = patients.values_from_body(body)
+        with self.engine.begin() as conn:
+            current = patients.existing_for_update(conn, num)
+            patients.check_references(conn, values)
+            if "Guarantor" in values:
+                patients.check_guarantor_change(conn, current, values["Guarantor"])
+            if values:
+                values["DateTStamp"] = self._now()
+                conn.execute(sa.update(patient).where(patient.c.PatNum == num).values(**values))
+                self._log_security(conn, PERM["patient_edit"], num, "Patient edited", num)
+            row = conn.execute(sa.select(patient).where(patient.c.PatNum == num)).one()
+        return 200, patients.patient_json(row)
 
     def list_providers(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         return 200, [_provider_json(r) for r in self._page(request, sa.select(provider), provider.c.ProvNum)]
@@ -598,23 +644,6 @@ class SandboxApi:
 
 
 # --- JSON shapes -----------------------------------------------------------------------------------------
-
-
-def _patient_json(r: sa.Row[Any]) -> dict[str, Any]:
-    return {
-        "PatNum": int(r.PatNum),
-        "LName": r.LName,
-        "FName": r.FName,
-        "MiddleI": r.MiddleI,
-        "Preferred": r.Preferred,
-        "PatStatus": wire.name_of(wire.PAT_STATUS, r.PatStatus),
-        "Gender": wire.name_of(wire.GENDER, r.Gender),
-        "Birthdate": wire.fmt_date(r.Birthdate),
-        "PriProv": int(r.PriProv),
-        "SecProv": int(r.SecProv),
-        "ClinicNum": int(r.ClinicNum),
-        "ChartNumber": r.ChartNumber,
-    }
 
 
 def _provider_json(r: sa.Row[Any]) -> dict[str, Any]:
