@@ -1,5 +1,6 @@
 """The sandbox's Open Dental API server (auth, validation, status codes, paging, throttle, security log),
-and the API client's error mapping."""
+and the API client's error mapping. The server tests run on SQLite, and on MariaDB when
+VOICECHART_TEST_MARIADB_URL is set (as in tests/test_sandbox_pms.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from tests.test_sandbox_pms import MARIADB_URL, _mariadb_engine
 from voicechart.errors import (
     PmsAuthError,
     PmsNotFound,
@@ -24,19 +26,33 @@ from voicechart.errors import (
     PmsUnavailable,
 )
 from voicechart.pms.odapi.client import OpenDentalApi
-from voicechart.pms.sandbox import create_sandbox, seed_demo
+from voicechart.pms.sandbox import create_sandbox, metadata, seed_demo
 from voicechart.pms.sandbox.api import SandboxApi
 
 AUTH = {"Authorization": "ODFHIR dev/cust"}
 TODAY = dt.date.today()
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "mariadb",
+            marks=pytest.mark.skipif(not MARIADB_URL, reason="MariaDB: set VOICECHART_TEST_MARIADB_URL"),
+        ),
+    ]
+)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """The demo sandbox on a fresh SQLite file, and on the MariaDB test database when one is configured."""
+    if request.param == "sqlite":
+        eng = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
+    else:
+        eng = _mariadb_engine(MARIADB_URL)
+        metadata.drop_all(eng)
     create_sandbox(eng)
     seed_demo(eng, TODAY)
     yield eng
+    metadata.drop_all(eng)
     eng.dispose()
 
 
