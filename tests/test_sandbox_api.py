@@ -410,6 +410,62 @@ def test_clinical_note_procedure_and_procnote(client: TestClient) -> None:
     assert created["Signature"].startswith("Digitally Signed by Acme Perio")
 
 
+def test_procnote_blank_line_runs_go_and_signing_shows(client: TestClient) -> None:
+    proc = {"PatNum": 3, "ProcDate": str(TODAY), "ProcStatus": "C", "procCode": "Zclin"}
+    proc_num = client.post("procedurelogs", json=proc, headers=AUTH).json()["ProcNum"]
+    note = {"PatNum": 3, "ProcNum": proc_num, "Note": "Top\n" + "\n" * 50 + "Bottom\n\n\nEnd"}
+    created = client.post("procnotes", json=note, headers=AUTH).json()
+    assert created["Note"] == "Top\nBottom\n\n\nEnd" and created["isSigned"] == "false"
+    # the documentation's example request (its PatNum/ProcNum → the procedure above)
+    example = {"Note": "Signed on behalf of Doctor Joe Smith.", "isSigned": "true", "doAppendNote": "true"}
+    signed = client.post("procnotes", json={"PatNum": 3, "ProcNum": proc_num, **example}, headers=AUTH).json()
+    assert signed["isSigned"] == "true" and signed["Note"].endswith(
+        "End  Signed on behalf of Doctor Joe Smith."
+    )
+    bad = {"PatNum": 3, "ProcNum": proc_num, "Note": "x", "isSigned": "yes"}
+    assert client.post("procnotes", json=bad, headers=AUTH).json() == 'isSigned must be "true" or "false".'
+
+
+def test_tooth_initials_follow_the_documented_rules(client: TestClient, engine: sa.Engine) -> None:
+    example = client.post(
+        "toothinitials", json={"PatNum": 3, "ToothNum": 32, "InitialType": "Missing"}, headers=AUTH
+    )
+    assert example.status_code == 201 and example.json()["ToothNum"] == "32"
+    for body, message in (
+        ({"PatNum": 3, "ToothNum": "U", "InitialType": "Missing"}, "ToothNum is invalid"),
+        ({"PatNum": 3, "ToothNum": 33, "InitialType": "Missing"}, "ToothNum is invalid"),
+        ({"PatNum": 3, "ToothNum": [1], "InitialType": "Missing"}, "ToothNum must be a tooth number"),
+        ({"PatNum": 3, "ToothNum": "5", "InitialType": "ShiftM"}, "InitialType is invalid"),
+        ({"PatNum": 999, "ToothNum": "5", "InitialType": "Hidden"}, "PatNum is invalid."),
+    ):
+        answer = client.post("toothinitials", json=body, headers=AUTH)
+        assert answer.status_code == 400 and message in answer.json(), (body, answer.text)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE toothinitial SET InitialType = 3 WHERE ToothInitialNum = :n"),
+            {"n": example.json()["ToothInitialNum"]},
+        )
+    refused = client.delete(f"toothinitials/{example.json()['ToothInitialNum']}", headers=AUTH)
+    assert refused.status_code == 400 and "can be deleted" in refused.json()
+
+
+def test_commlogs_the_documented_examples(client: TestClient) -> None:
+    first = client.post("commlogs", json={"PatNum": 3, "Note": "Left msg on answering machine"}, headers=AUTH)
+    assert first.status_code == 201 and first.json()["Mode_"] == "Phone"
+    second = {
+        "PatNum": 3,
+        "commType": "ApptRelated",
+        "CommDateTime": "2025-01-21 11:15:00",
+        "Mode_": "Text",
+        "SentOrReceived": "Received",
+        "Note": "Appointment confirmed for 9:15am.",
+    }
+    created = client.post("commlogs", json=second, headers=AUTH).json()
+    assert (created["Mode_"], created["SentOrReceived"]) == ("Text", "Received")
+    fax = client.post("commlogs", json={"PatNum": 3, "Note": "x", "Mode_": "Fax"}, headers=AUTH)
+    assert fax.status_code == 400 and "Mode_ is invalid" in fax.json()
+
+
 def test_throttle_answers_429_with_retry_after(engine: sa.Engine) -> None:
     api = SandboxApi(engine, developer_key="dev", customer_key="cust", throttle_s=30.0)
     with TestClient(api.app(), base_url="http://sandbox/api/v1/") as c:

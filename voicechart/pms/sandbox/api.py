@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +61,10 @@ PERM = {
     "patient_edit": 108,
 }
 DELETABLE = (SequenceType.MOBILITY, SequenceType.SKIP_TOOTH)
+API_INITIAL_TYPES = {n: s for n, s in wire.INITIAL_TYPE.items() if s in ("Missing", "Hidden", "Primary")}
+"""The InitialTypes the API creates and deletes (ToothInitials POST/DELETE)."""
+API_COMM_MODES = {n: s for n, s in wire.COMM_MODE.items() if s != "Fax"}
+"""The Mode_ values Commlogs POST documents (all but Fax)."""
 Handler = Callable[[Request, dict[str, Any]], tuple[int, Any]]
 
 
@@ -529,7 +534,7 @@ class SandboxApi:
                 raise PmsRejected(f"{field} is required.")
         pat_num = fields.key(body["PatNum"], "PatNum")
         proc_num = fields.key(body["ProcNum"], "ProcNum")
-        note = fields.text(body["Note"], "Note", procnote.c.Note)
+        note = _without_blank_runs(fields.text(body["Note"], "Note", procnote.c.Note))
         now = self._now()
         with self.engine.begin() as conn:
             proc = conn.execute(
@@ -577,7 +582,7 @@ class SandboxApi:
                 raise PmsRejected(f"{field} is required.")
         pat_num = fields.key(body["PatNum"], "PatNum")
         now = self._now()
-        mode = wire.value_of(wire.COMM_MODE, body.get("Mode_", "Phone"), "Mode_")
+        mode = wire.value_of(API_COMM_MODES, body.get("Mode_", "Phone"), "Mode_")
         sent = wire.value_of(wire.SENT_OR_RECEIVED, body.get("SentOrReceived", "Sent"), "SentOrReceived")
         when = wire.parse_datetime(body["CommDateTime"], "CommDateTime") if "CommDateTime" in body else now
         with self.engine.begin() as conn:
@@ -614,11 +619,11 @@ class SandboxApi:
             if field not in body:
                 raise PmsRejected(f"{field} is required.")
         pat_num = fields.key(body["PatNum"], "PatNum")
-        kind = wire.value_of(wire.INITIAL_TYPE, body["InitialType"], "InitialType")
-        tooth = fields.text(body["ToothNum"], "ToothNum", toothinitial.c.ToothNum)
-        if not (tooth.isdigit() and 1 <= int(tooth) <= 32) and not (len(tooth) == 1 and "A" <= tooth <= "T"):
-            raise PmsRejected("ToothNum is invalid.")
+        kind = wire.value_of(API_INITIAL_TYPES, body["InitialType"], "InitialType")
+        tooth = _tooth_num(body["ToothNum"])
         with self.engine.begin() as conn:
+            if conn.execute(sa.select(patient.c.PatNum).where(patient.c.PatNum == pat_num)).first() is None:
+                raise PmsRejected("PatNum is invalid.")  # sandbox: as for the other resources
             result = conn.execute(
                 sa.insert(toothinitial).values(PatNum=pat_num, ToothNum=tooth, InitialType=kind)
             )
@@ -633,6 +638,10 @@ class SandboxApi:
             row = conn.execute(sa.select(toothinitial).where(toothinitial.c.ToothInitialNum == num)).first()
             if row is None:
                 raise PmsNotFound("ToothInitial not found.")
+            if int(row.InitialType) not in API_INITIAL_TYPES:
+                raise PmsRejected(
+                    'Only toothinitials of InitialType "Missing", "Hidden" or "Primary" can be deleted.'
+                )
             conn.execute(sa.delete(toothinitial).where(toothinitial.c.ToothInitialNum == num))
             self._log_security(conn, PERM["toothinitial"], int(row.PatNum), "Tooth initial deleted", num)
         return 200, None
@@ -738,6 +747,7 @@ def _procnote_json(r: sa.Row[Any]) -> dict[str, Any]:
         "Note": r.Note.replace("\r\n", " "),  # Open Dental's serializer quirk (OPENDENTAL.md §4.1)
         "SigIsTopaz": wire.fmt_bool(r.SigIsTopaz),
         "Signature": r.Signature,
+        "isSigned": wire.fmt_bool(r.Signature),
     }
 
 
@@ -801,6 +811,25 @@ def _on_day(column: Any, start: dt.date, end: dt.date) -> Any:
         column >= dt.datetime.combine(start, dt.time()),
         column <= dt.datetime.combine(end, dt.time(23, 59, 59)),
     )
+
+
+BLANK_LINE_RUN = re.compile(r"^(?:[ \t]*\r?\n){50,}", re.MULTILINE)
+
+
+def _without_blank_runs(note: str) -> str:
+    """ "If the Procedure Note contains 50 or more consecutive blank lines, they will be removed." """
+    return BLANK_LINE_RUN.sub("", note)
+
+
+def _tooth_num(value: object) -> str:
+    """ToothNum of a toothinitial: "a single tooth number, either 1-32 or A-T" (a JSON number or string)."""
+    tooth = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(tooth, str):
+        raise PmsRejected("ToothNum must be a tooth number, either 1-32 or A-T.")
+    permanent = tooth.isascii() and tooth.isdigit() and 1 <= int(tooth) <= 32
+    if not permanent and not (len(tooth) == 1 and "A" <= tooth <= "T"):
+        raise PmsRejected("ToothNum is invalid. It must be a single tooth number, either 1-32 or A-T.")
+    return str(int(tooth)) if permanent else tooth
 
 
 def _measure_from_body(body: dict[str, Any]) -> MeasureRow:
