@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from voicechart.errors import PmsError, PmsNotFound, PmsRejected
 from voicechart.pms.odapi import wire
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
+from voicechart.pms.sandbox import fields, patients, perio_strings
 from voicechart.pms.sandbox.connector import stored_values, validate_measure
 from voicechart.pms.sandbox.schema import (
     appointment,
@@ -48,9 +50,21 @@ from voicechart.pms.sandbox.schema import (
 
 _log = logging.getLogger("voicechart.pms.api")
 PAGE_LIMIT = 100
+SMALLINT_MIN, SMALLINT_MAX = -(2**15), 2**15 - 1  # periomeasure value columns are smallint(6)
 LOG_SOURCE_API = 23
-PERM = {"perio": 45, "commlog": 193, "procedure": 0, "toothinitial": 0}
+PERM = {
+    "perio": 45,
+    "commlog": 193,
+    "procedure": 0,
+    "toothinitial": 0,
+    "patient_create": 106,
+    "patient_edit": 108,
+}
 DELETABLE = (SequenceType.MOBILITY, SequenceType.SKIP_TOOTH)
+API_INITIAL_TYPES = {n: s for n, s in wire.INITIAL_TYPE.items() if s in ("Missing", "Hidden", "Primary")}
+"""The InitialTypes the API creates and deletes (ToothInitials POST/DELETE)."""
+API_COMM_MODES = {n: s for n, s in wire.COMM_MODE.items() if s != "Fax"}
+"""The Mode_ values Commlogs POST documents (all but Fax)."""
 Handler = Callable[[Request, dict[str, Any]], tuple[int, Any]]
 
 
@@ -79,33 +93,38 @@ class SandboxApi:
     def app(self) -> Starlette:
         r = self._route
         routes = [
-            r("/patients", self.list_patients),
+            r("/patients", self.list_patients, self.post_patient),
             r("/patients/Simple", self.list_patients),
-            r("/patients/{num:int}", self._getter(patient.c.PatNum, "Patient", _patient_json)),
+            r(
+                "/patients/{num}",
+                self._getter(patient.c.PatNum, "Patient", patients.patient_json),
+                None,
+                self.put_patient,
+            ),
             r("/providers", self.list_providers),
-            r("/providers/{num:int}", self._getter(provider.c.ProvNum, "Provider", _provider_json)),
+            r("/providers/{num}", self._getter(provider.c.ProvNum, "Provider", _provider_json)),
             r("/operatories", self.list_operatories),
-            r("/operatories/{num:int}", self._getter(operatory.c.OperatoryNum, "Operatory", _operatory_json)),
+            r("/operatories/{num}", self._getter(operatory.c.OperatoryNum, "Operatory", _operatory_json)),
             r("/appointments", self.list_appointments),
             r(
-                "/appointments/{num:int}",
+                "/appointments/{num}",
                 self._getter(appointment.c.AptNum, "Appointment", _appointment_json),
             ),
             r("/perioexams", self.list_perioexams, self.post_perioexam),
             r(
-                "/perioexams/{num:int}",
+                "/perioexams/{num}",
                 self._getter(perioexam.c.PerioExamNum, "PerioExam", _exam_json),
                 None,
                 self.put_perioexam,
                 self.delete_perioexam,
             ),
             r("/periomeasures", self.list_periomeasures, self.post_periomeasure),
-            r("/periomeasures/{num:int}", None, None, self.put_periomeasure, self.delete_periomeasure),
+            r("/periomeasures/{num}", None, None, self.put_periomeasure, self.delete_periomeasure),
             r("/procedurelogs", self.list_procedurelogs, self.post_procedurelog),
             r("/procnotes", self.list_procnotes, self.post_procnote),
             r("/commlogs", self.list_commlogs, self.post_commlog),
             r("/toothinitials", self.list_toothinitials, self.post_toothinitial),
-            r("/toothinitials/{num:int}", None, None, None, self.delete_toothinitial),
+            r("/toothinitials/{num}", None, None, None, self.delete_toothinitial),
             r("/securitylogs", self.list_securitylogs),
         ]
         return Starlette(routes=routes)
@@ -129,7 +148,7 @@ class SandboxApi:
             if request.method in ("POST", "PUT"):
                 try:
                     parsed = await request.json()
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
                     return _error(400, "The request body is not valid JSON.")
                 if not isinstance(parsed, dict):
                     return _error(400, "The request body must be a JSON object.")
@@ -197,7 +216,7 @@ class SandboxApi:
         """GET /{resource}/{num}: one record by its primary key, or 404 "{what} not found." """
 
         def get(request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-            query = sa.select(key.table).where(key == request.path_params["num"])
+            query = sa.select(key.table).where(key == fields.path_key(request, key.name))
             return 200, to_json(self._one(query, what))
 
         return get
@@ -217,7 +236,41 @@ class SandboxApi:
                 query = query.where(patient.c[name].like(f"{value}%"))
         if value := request.query_params.get("PatStatus"):
             query = query.where(patient.c.PatStatus == wire.value_of(wire.PAT_STATUS, value, "PatStatus"))
-        return 200, [_patient_json(r) for r in self._page(request, query, patient.c.PatNum)]
+        return 200, [patients.patient_json(r) for r in self._page(request, query, patient.c.PatNum)]
+
+    def post_patient(self, _request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        patients.require_names(body)
+        values = patients.values_from_body(body)
+        now = self._now()
+        with self.engine.begin() as conn:
+            patients.check_references(conn, values)
+            duplicate = patients.find_duplicate(conn, values)
+            if duplicate is not None:
+                # sandbox: the documentation says only that new patients are compared "to prevent duplicates"
+                raise PmsRejected(f"This patient already exists (PatNum {duplicate}).")
+            num = inserted_key(
+                conn.execute(sa.insert(patient).values(**patients.new_patient_values(conn, values, now)))
+            )
+            if "Guarantor" not in values:  # the patient is their own guarantor
+                conn.execute(sa.update(patient).where(patient.c.PatNum == num).values(Guarantor=num))
+            self._log_security(conn, PERM["patient_create"], num, "Patient created", num)
+            row = conn.execute(sa.select(patient).where(patient.c.PatNum == num)).one()
+        return 201, patients.patient_json(row)
+
+    def put_patient(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        num = fields.path_key(request, "PatNum")
+        values = patients.values_from_body(body)
+        with self.engine.begin() as conn:
+            current = patients.existing_for_update(conn, num)
+            patients.check_references(conn, values)
+            if "Guarantor" in values:
+                patients.check_guarantor_change(conn, current, values["Guarantor"])
+            if values:
+                values["DateTStamp"] = self._now()
+                conn.execute(sa.update(patient).where(patient.c.PatNum == num).values(**values))
+                self._log_security(conn, PERM["patient_edit"], num, "Patient edited", num)
+            row = conn.execute(sa.select(patient).where(patient.c.PatNum == num)).one()
+        return 200, patients.patient_json(row)
 
     def list_providers(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         return 200, [_provider_json(r) for r in self._page(request, sa.select(provider), provider.c.ProvNum)]
@@ -231,7 +284,7 @@ class SandboxApi:
         params = request.query_params
         for name, column in (("PatNum", "PatNum"), ("Op", "Op"), ("ClinicNum", "ClinicNum")):
             if name in params:
-                query = query.where(appointment.c[column] == wire.parse_int(params[name], name))
+                query = query.where(appointment.c[column] == fields.key(params[name], name))
         if "AptStatus" in params:
             status = wire.value_of(wire.APT_STATUS, params["AptStatus"], "AptStatus")
             query = query.where(appointment.c.AptStatus == status)
@@ -249,7 +302,7 @@ class SandboxApi:
         query = sa.select(perioexam)
         params = request.query_params
         if "PatNum" in params:
-            query = query.where(perioexam.c.PatNum == wire.parse_int(params["PatNum"], "PatNum"))
+            query = query.where(perioexam.c.PatNum == fields.key(params["PatNum"], "PatNum"))
         if "ExamDate" in params:  # exams made on or after that date
             query = query.where(perioexam.c.ExamDate >= wire.parse_date(params["ExamDate"], "ExamDate"))
         rows = self._page(request, query, perioexam.c.PerioExamNum)
@@ -258,42 +311,41 @@ class SandboxApi:
     def post_perioexam(self, _request: Request, body: dict[str, Any]) -> tuple[int, Any]:
         if "PatNum" not in body:
             raise PmsRejected("PatNum is required.")
-        pat_num = wire.parse_int(body["PatNum"], "PatNum")
-        if any(k in body for k in ("UpperFacial", "UpperLingual", "LowerLingual", "LowerFacial")):
-            # sandbox: the bulk probing strings are not mirrored (voicechart writes PerioMeasures)
-            raise PmsRejected(
-                "UpperFacial/UpperLingual/LowerLingual/LowerFacial are not supported by the sandbox."
-            )
+        pat_num = fields.key(body["PatNum"], "PatNum")
+        measures = perio_strings.measures_from_strings(_region_strings(body))
         now = self._now()
         with self.engine.begin() as conn:
             pat = conn.execute(sa.select(patient.c.PriProv).where(patient.c.PatNum == pat_num)).first()
             if pat is None:
                 raise PmsRejected("PatNum is invalid.")
             exam_date = wire.parse_date(body["ExamDate"], "ExamDate") if "ExamDate" in body else now.date()
-            prov = wire.parse_int(body["ProvNum"], "ProvNum") if "ProvNum" in body else int(pat.PriProv)
+            prov = fields.key(body["ProvNum"], "ProvNum") if "ProvNum" in body else int(pat.PriProv)
             result = conn.execute(
                 sa.insert(perioexam).values(
                     PatNum=pat_num,
                     ExamDate=exam_date,
                     ProvNum=prov,
                     DateTMeasureEdit=now,
-                    Note=str(body.get("Note", "")),
+                    Note=fields.text(body.get("Note", ""), "Note", perioexam.c.Note),
                 )
             )
             num = inserted_key(result)
+            for measure in measures:
+                _insert_measure(conn, num, measure, now)
             self._log_security(conn, PERM["perio"], pat_num, "Perio exam created", num)
             row = conn.execute(sa.select(perioexam).where(perioexam.c.PerioExamNum == num)).one()
         return 201, _exam_json(row)
 
     def put_perioexam(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
+        num = fields.path_key(request, "PerioExamNum")
         values: dict[str, Any] = {}
         if "ExamDate" in body:
             values["ExamDate"] = wire.parse_date(body["ExamDate"], "ExamDate")
         if "ProvNum" in body:
-            values["ProvNum"] = wire.parse_int(body["ProvNum"], "ProvNum")
+            values["ProvNum"] = fields.key(body["ProvNum"], "ProvNum")
         if "Note" in body:
-            values["Note"] = str(body["Note"])  # Note overwrites the existing one (documented)
+            # Note overwrites the existing one (documented)
+            values["Note"] = fields.text(body["Note"], "Note", perioexam.c.Note)
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(perioexam).where(perioexam.c.PerioExamNum == num)).first()
             if row is None:
@@ -306,7 +358,7 @@ class SandboxApi:
         return 200, _exam_json(row)
 
     def delete_perioexam(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
+        num = fields.path_key(request, "PerioExamNum")
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(perioexam).where(perioexam.c.PerioExamNum == num)).first()
             if row is None:
@@ -318,10 +370,10 @@ class SandboxApi:
 
     # --- perio measures ------------------------------------------------------------------------------------
     def list_periomeasures(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        if "PerioExamNum" not in request.query_params:
-            raise PmsRejected("PerioExamNum is required.")
-        exam_num = wire.parse_int(request.query_params["PerioExamNum"], "PerioExamNum")
-        query = sa.select(periomeasure).where(periomeasure.c.PerioExamNum == exam_num)
+        query = sa.select(periomeasure)
+        if "PerioExamNum" in request.query_params:  # optional (documented)
+            exam_num = fields.key(request.query_params["PerioExamNum"], "PerioExamNum")
+            query = query.where(periomeasure.c.PerioExamNum == exam_num)
         rows = self._page(request, query, periomeasure.c.PerioMeasureNum)
         return 200, [_measure_json(r) for r in rows]
 
@@ -329,16 +381,11 @@ class SandboxApi:
         for field in ("PerioExamNum", "SequenceType", "IntTooth"):
             if field not in body:
                 raise PmsRejected(f"{field} is required.")
-        exam_num = wire.parse_int(body["PerioExamNum"], "PerioExamNum")
-        data = {"ToothValue": BLANK, **dict.fromkeys(wire.SITE_FIELDS, BLANK), **body}
-        row = wire.measure_from_wire(data)
-        if not 1 <= row.tooth <= 32:
-            raise PmsRejected("IntTooth must be between 1 and 32.")
+        exam_num = fields.key(body["PerioExamNum"], "PerioExamNum")
+        row = _measure_from_body(body)
         _validate(row)
         if row.sequence_type not in DELETABLE and all(v == BLANK for v in row.sites):
             raise PmsRejected("At least one of the six surface values must contain a measurement.")
-        values = stored_values(row)
-        assert values is not None
         now = self._now()
         with self.engine.begin() as conn:
             exam = _exam_for_write(conn, exam_num)
@@ -355,17 +402,7 @@ class SandboxApi:
                     f"A PerioMeasure with this SequenceType and IntTooth already exists for this PerioExam "
                     f"(PerioMeasureNum {duplicate.PerioMeasureNum}). Use PUT."
                 )
-            result = conn.execute(
-                sa.insert(periomeasure).values(
-                    PerioExamNum=exam_num,
-                    SequenceType=row.sequence_type.value,
-                    IntTooth=row.tooth,
-                    **dict(zip(wire.VALUE_FIELDS, values, strict=True)),
-                    SecDateTEntry=now,
-                    SecDateTEdit=now,
-                )
-            )
-            num = inserted_key(result)
+            num = _insert_measure(conn, exam_num, row, now)
             conn.execute(
                 sa.update(perioexam).where(perioexam.c.PerioExamNum == exam_num).values(DateTMeasureEdit=now)
             )
@@ -374,7 +411,7 @@ class SandboxApi:
         return 201, _measure_json(created)
 
     def put_periomeasure(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
+        num = fields.path_key(request, "PerioMeasureNum")
         unknown = set(body) - set(wire.VALUE_FIELDS)
         if unknown:
             raise PmsRejected(f"Only value fields can be updated, not {', '.join(sorted(unknown))}.")
@@ -385,12 +422,9 @@ class SandboxApi:
             ).first()
             if current is None:
                 raise PmsNotFound("PerioMeasure not found.")
-            merged = {**_measure_json(current), **body}
-            row = wire.measure_from_wire(merged)
+            row = _measure_from_body({**_measure_json(current), **body})
             _validate(row)
             values = stored_values(row)
-            if values is None and row.sequence_type in DELETABLE:
-                raise PmsRejected("A Mobility or SkipTooth measure without a value is deleted, not updated.")
             if values is None:  # sandbox: a surface row put back to "not measured"
                 none = 0 if row.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC else BLANK
                 values = (BLANK, *(none,) * 6)
@@ -410,7 +444,7 @@ class SandboxApi:
         return 200, _measure_json(updated)
 
     def delete_periomeasure(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
+        num = fields.path_key(request, "PerioMeasureNum")
         with self.engine.begin() as conn:
             current = conn.execute(
                 sa.select(periomeasure).where(periomeasure.c.PerioMeasureNum == num)
@@ -430,7 +464,7 @@ class SandboxApi:
             procedurecode, procedurecode.c.CodeNum == procedurelog.c.CodeNum, isouter=True
         )
         if "PatNum" in request.query_params:
-            pat_num = wire.parse_int(request.query_params["PatNum"], "PatNum")
+            pat_num = fields.key(request.query_params["PatNum"], "PatNum")
             query = query.where(procedurelog.c.PatNum == pat_num)
         rows = self._page(request, query, procedurelog.c.ProcNum)
         return 200, [_procedure_json(r) for r in rows]
@@ -441,7 +475,7 @@ class SandboxApi:
                 raise PmsRejected(f"{field} is required.")
         if "procCode" not in body and "CodeNum" not in body:
             raise PmsRejected("procCode or CodeNum is required.")
-        pat_num = wire.parse_int(body["PatNum"], "PatNum")
+        pat_num = fields.key(body["PatNum"], "PatNum")
         status = wire.value_of(wire.PROC_STATUS, body["ProcStatus"], "ProcStatus")
         if status not in (1, 2, 4, 3, 5, 7):
             raise PmsRejected("ProcStatus must be TP, C, EO, EC, R or Cn.")
@@ -453,24 +487,25 @@ class SandboxApi:
                 raise PmsRejected("PatNum is invalid.")
             code = conn.execute(
                 sa.select(procedurecode.c.CodeNum, procedurecode.c.ProcCode).where(
-                    procedurecode.c.ProcCode == str(body["procCode"])
+                    procedurecode.c.ProcCode
+                    == fields.text(body["procCode"], "procCode", procedurecode.c.ProcCode)
                     if "procCode" in body
-                    else procedurecode.c.CodeNum == wire.parse_int(body["CodeNum"], "CodeNum")
+                    else procedurecode.c.CodeNum == fields.key(body["CodeNum"], "CodeNum")
                 )
             ).first()
             if code is None:
                 raise PmsRejected("procCode is invalid.")
-            prov = wire.parse_int(body["ProvNum"], "ProvNum") if "ProvNum" in body else int(pat.PriProv)
+            prov = fields.key(body["ProvNum"], "ProvNum") if "ProvNum" in body else int(pat.PriProv)
             result = conn.execute(
                 sa.insert(procedurelog).values(
                     PatNum=pat_num,
-                    AptNum=wire.parse_int(body.get("AptNum", 0), "AptNum"),
+                    AptNum=fields.key(body.get("AptNum", 0), "AptNum"),
                     ProcDate=proc_date,
                     ProcStatus=status,
                     ProvNum=prov,
                     CodeNum=int(code.CodeNum),
-                    ToothNum=str(body.get("ToothNum", "")),
-                    Surf=str(body.get("Surf", "")),
+                    ToothNum=fields.text(body.get("ToothNum", ""), "ToothNum", procedurelog.c.ToothNum),
+                    Surf=fields.text(body.get("Surf", ""), "Surf", procedurelog.c.Surf),
                     DateEntryC=now.date() if status == 2 else wire.NO_DATE,
                     DateTStamp=now,
                     SecDateEntry=now,
@@ -489,7 +524,7 @@ class SandboxApi:
         query = sa.select(procnote)
         for name in ("PatNum", "ProcNum"):
             if name in request.query_params:
-                query = query.where(procnote.c[name] == wire.parse_int(request.query_params[name], name))
+                query = query.where(procnote.c[name] == fields.key(request.query_params[name], name))
         rows = self._page(request, query, procnote.c.ProcNoteNum.desc())  # most recent first
         return 200, [_procnote_json(r) for r in rows]
 
@@ -497,9 +532,9 @@ class SandboxApi:
         for field in ("PatNum", "ProcNum", "Note"):
             if field not in body:
                 raise PmsRejected(f"{field} is required.")
-        pat_num = wire.parse_int(body["PatNum"], "PatNum")
-        proc_num = wire.parse_int(body["ProcNum"], "ProcNum")
-        note = str(body["Note"])
+        pat_num = fields.key(body["PatNum"], "PatNum")
+        proc_num = fields.key(body["ProcNum"], "ProcNum")
+        note = _without_blank_runs(fields.text(body["Note"], "Note", procnote.c.Note))
         now = self._now()
         with self.engine.begin() as conn:
             proc = conn.execute(
@@ -507,7 +542,7 @@ class SandboxApi:
             ).first()
             if proc is None or int(proc.PatNum) != pat_num:
                 raise PmsRejected("ProcNum is invalid.")
-            if str(body.get("doAppendNote", "false")).lower() == "true":
+            if fields.flag(body.get("doAppendNote", "false"), "doAppendNote"):
                 previous = conn.execute(
                     sa.select(procnote.c.Note)
                     .where(procnote.c.ProcNum == proc_num)
@@ -515,8 +550,10 @@ class SandboxApi:
                     .limit(1)
                 ).scalar()
                 if previous:
-                    note = f"{previous}\r\n\r\n{note}"
-            signed = str(body.get("isSigned", "false")).lower() == "true"
+                    note = fields.text(
+                        f"{previous}\r\n\r\n{note}", "Note with the previous note", procnote.c.Note
+                    )
+            signed = fields.flag(body.get("isSigned", "false"), "isSigned")
             result = conn.execute(
                 sa.insert(procnote).values(
                     PatNum=pat_num,
@@ -535,7 +572,7 @@ class SandboxApi:
     def list_commlogs(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         query = sa.select(commlog)
         if "PatNum" in request.query_params:
-            query = query.where(commlog.c.PatNum == wire.parse_int(request.query_params["PatNum"], "PatNum"))
+            query = query.where(commlog.c.PatNum == fields.key(request.query_params["PatNum"], "PatNum"))
         rows = self._page(request, query, commlog.c.CommlogNum)
         return 200, [_commlog_json(r) for r in rows]
 
@@ -543,9 +580,9 @@ class SandboxApi:
         for field in ("PatNum", "Note"):
             if field not in body:
                 raise PmsRejected(f"{field} is required.")
-        pat_num = wire.parse_int(body["PatNum"], "PatNum")
+        pat_num = fields.key(body["PatNum"], "PatNum")
         now = self._now()
-        mode = wire.value_of(wire.COMM_MODE, body.get("Mode_", "Phone"), "Mode_")
+        mode = wire.value_of(API_COMM_MODES, body.get("Mode_", "Phone"), "Mode_")
         sent = wire.value_of(wire.SENT_OR_RECEIVED, body.get("SentOrReceived", "Sent"), "SentOrReceived")
         when = wire.parse_datetime(body["CommDateTime"], "CommDateTime") if "CommDateTime" in body else now
         with self.engine.begin() as conn:
@@ -555,7 +592,7 @@ class SandboxApi:
                 sa.insert(commlog).values(
                     PatNum=pat_num,
                     CommDateTime=when,
-                    Note=str(body["Note"]),
+                    Note=fields.text(body["Note"], "Note", commlog.c.Note),
                     Mode_=mode,
                     SentOrReceived=sent,
                     CommSource=7,  # FHIR: "Includes non-FHIR API"
@@ -572,7 +609,7 @@ class SandboxApi:
     def list_toothinitials(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
         query = sa.select(toothinitial)
         if "PatNum" in request.query_params:
-            pat_num = wire.parse_int(request.query_params["PatNum"], "PatNum")
+            pat_num = fields.key(request.query_params["PatNum"], "PatNum")
             query = query.where(toothinitial.c.PatNum == pat_num)
         rows = self._page(request, query, toothinitial.c.ToothInitialNum)
         return 200, [_toothinitial_json(r) for r in rows]
@@ -581,12 +618,12 @@ class SandboxApi:
         for field in ("PatNum", "ToothNum", "InitialType"):
             if field not in body:
                 raise PmsRejected(f"{field} is required.")
-        pat_num = wire.parse_int(body["PatNum"], "PatNum")
-        kind = wire.value_of(wire.INITIAL_TYPE, body["InitialType"], "InitialType")
-        tooth = str(body["ToothNum"])
-        if not (tooth.isdigit() and 1 <= int(tooth) <= 32) and not (len(tooth) == 1 and "A" <= tooth <= "T"):
-            raise PmsRejected("ToothNum is invalid.")
+        pat_num = fields.key(body["PatNum"], "PatNum")
+        kind = wire.value_of(API_INITIAL_TYPES, body["InitialType"], "InitialType")
+        tooth = _tooth_num(body["ToothNum"])
         with self.engine.begin() as conn:
+            if conn.execute(sa.select(patient.c.PatNum).where(patient.c.PatNum == pat_num)).first() is None:
+                raise PmsRejected("PatNum is invalid.")  # sandbox: as for the other resources
             result = conn.execute(
                 sa.insert(toothinitial).values(PatNum=pat_num, ToothNum=tooth, InitialType=kind)
             )
@@ -596,11 +633,15 @@ class SandboxApi:
         return 201, _toothinitial_json(row)
 
     def delete_toothinitial(self, request: Request, _body: dict[str, Any]) -> tuple[int, Any]:
-        num = request.path_params["num"]
+        num = fields.path_key(request, "ToothInitialNum")
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(toothinitial).where(toothinitial.c.ToothInitialNum == num)).first()
             if row is None:
                 raise PmsNotFound("ToothInitial not found.")
+            if int(row.InitialType) not in API_INITIAL_TYPES:
+                raise PmsRejected(
+                    'Only toothinitials of InitialType "Missing", "Hidden" or "Primary" can be deleted.'
+                )
             conn.execute(sa.delete(toothinitial).where(toothinitial.c.ToothInitialNum == num))
             self._log_security(conn, PERM["toothinitial"], int(row.PatNum), "Tooth initial deleted", num)
         return 200, None
@@ -612,23 +653,6 @@ class SandboxApi:
 
 
 # --- JSON shapes -----------------------------------------------------------------------------------------
-
-
-def _patient_json(r: sa.Row[Any]) -> dict[str, Any]:
-    return {
-        "PatNum": int(r.PatNum),
-        "LName": r.LName,
-        "FName": r.FName,
-        "MiddleI": r.MiddleI,
-        "Preferred": r.Preferred,
-        "PatStatus": wire.name_of(wire.PAT_STATUS, r.PatStatus),
-        "Gender": wire.name_of(wire.GENDER, r.Gender),
-        "Birthdate": wire.fmt_date(r.Birthdate),
-        "PriProv": int(r.PriProv),
-        "SecProv": int(r.SecProv),
-        "ClinicNum": int(r.ClinicNum),
-        "ChartNumber": r.ChartNumber,
-    }
 
 
 def _provider_json(r: sa.Row[Any]) -> dict[str, Any]:
@@ -723,6 +747,7 @@ def _procnote_json(r: sa.Row[Any]) -> dict[str, Any]:
         "Note": r.Note.replace("\r\n", " "),  # Open Dental's serializer quirk (OPENDENTAL.md §4.1)
         "SigIsTopaz": wire.fmt_bool(r.SigIsTopaz),
         "Signature": r.Signature,
+        "isSigned": wire.fmt_bool(r.Signature),
     }
 
 
@@ -777,24 +802,83 @@ def _int_param(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    number = wire.parse_int(value, name)
-    if number < 0:
-        raise PmsRejected(f"{name} must not be negative.")
-    return number
+    return fields.count(value, name)
 
 
 def _on_day(column: Any, start: dt.date, end: dt.date) -> Any:
+    """From the start of `start` to the end of `end` (whole seconds; `end` may be 9999-12-31)."""
     return sa.and_(
         column >= dt.datetime.combine(start, dt.time()),
-        column < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
+        column <= dt.datetime.combine(end, dt.time(23, 59, 59)),
     )
 
 
+BLANK_LINE_RUN = re.compile(r"^(?:[ \t]*\r?\n){50,}", re.MULTILINE)
+
+
+def _without_blank_runs(note: str) -> str:
+    """ "If the Procedure Note contains 50 or more consecutive blank lines, they will be removed." """
+    return BLANK_LINE_RUN.sub("", note)
+
+
+def _tooth_num(value: object) -> str:
+    """ToothNum of a toothinitial: "a single tooth number, either 1-32 or A-T" (a JSON number or string)."""
+    tooth = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(tooth, str):
+        raise PmsRejected("ToothNum must be a tooth number, either 1-32 or A-T.")
+    permanent = tooth.isascii() and tooth.isdigit() and 1 <= int(tooth) <= 32
+    if not permanent and not (len(tooth) == 1 and "A" <= tooth <= "T"):
+        raise PmsRejected("ToothNum is invalid. It must be a single tooth number, either 1-32 or A-T.")
+    return str(int(tooth)) if permanent else tooth
+
+
+def _measure_from_body(body: dict[str, Any]) -> MeasureRow:
+    """The periomeasure a POST or PUT body describes; value fields default to -1."""
+    seq = SequenceType(wire.value_of(wire.SEQUENCE_TYPES, body.get("SequenceType"), "SequenceType"))
+    tooth = fields.number(body["IntTooth"], "IntTooth", low=1, high=32)
+    values = [
+        fields.number(body.get(f, BLANK), f, low=SMALLINT_MIN, high=SMALLINT_MAX) for f in wire.VALUE_FIELDS
+    ]
+    mb, b, db, ml, lingual, dl = values[1:]
+    return MeasureRow(seq, tooth, values[0], (mb, b, db, ml, lingual, dl))
+
+
 def _validate(row: MeasureRow) -> None:
+    """Open Dental's documented value rules for `row`'s SequenceType (OPENDENTAL.md §3.3), as a 400."""
+    if row.sequence_type is SequenceType.SKIP_TOOTH and row.tooth_value != 1:
+        raise PmsRejected("If SequenceType is SkipTooth, then ToothValue must be 1.")
+    if row.sequence_type is SequenceType.MOBILITY and not 0 <= row.tooth_value <= 19:
+        raise PmsRejected("If SequenceType is Mobility, then ToothValue can range from 0-19.")
     try:
         validate_measure(row)
     except PmsError as exc:  # the sandbox connector's validation message, as a 400
         raise PmsRejected(str(exc)) from None
+
+
+def _region_strings(body: dict[str, Any]) -> dict[str, str]:
+    """The UpperFacial/UpperLingual/LowerLingual/LowerFacial strings of a `POST /perioexams` body."""
+    strings = {region: body[region] for region in perio_strings.REGIONS if region in body}
+    for region, value in strings.items():
+        if not isinstance(value, str):
+            raise PmsRejected(f"{region} must be a string.")
+    return strings
+
+
+def _insert_measure(conn: sa.Connection, exam_num: int, row: MeasureRow, now: dt.datetime) -> int:
+    """Insert `row` (valid, and recording something) into the exam; its PerioMeasureNum."""
+    values = stored_values(row)
+    assert values is not None
+    result = conn.execute(
+        sa.insert(periomeasure).values(
+            PerioExamNum=exam_num,
+            SequenceType=row.sequence_type.value,
+            IntTooth=row.tooth,
+            **dict(zip(wire.VALUE_FIELDS, values, strict=True)),
+            SecDateTEntry=now,
+            SecDateTEdit=now,
+        )
+    )
+    return inserted_key(result)
 
 
 def _measure_by_num(conn: sa.Connection, num: int) -> sa.Row[Any] | None:

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import mysql
 
 from voicechart.errors import PmsError
 
-PMS_SCHEMA_VERSION = 1
+PMS_SCHEMA_VERSION = 2
 """Version of the sandbox's own table layout; stored in ``preference`` under :data:`SANDBOX_MARKER_PREF`."""
 
 OPEN_DENTAL_VERSION = "24.3.0.0"
@@ -172,6 +172,21 @@ patient = sa.Table(
     _num("SecUserNumEntry"),
     _date("SecDateEntry"),
     _str("SecurityHash", 255),
+    # Added with the API's POST /patients (schema version 2): the fields of its documented example.
+    _tiny("Position"),
+    _str("Address", 100),
+    _str("Address2", 100),
+    _str("City", 100),
+    _str("State", 100),
+    _str("Zip", 100),
+    _str("WkPhone", 30),
+    _str("Language", 100),
+    _tiny("TxtMsgOk"),
+    _tiny("PreferConfirmMethod"),
+    _tiny("PreferContactMethod"),
+    _tiny("PreferRecallMethod"),
+    _date("DateFirstVisit"),
+    _num("EmployerNum"),
     sqlite_autoincrement=True,
 )
 
