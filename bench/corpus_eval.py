@@ -76,14 +76,16 @@ def _digest(exam: CorpusExam, k: int, named: bool) -> str:
 class Recognitions:
     """Cached recognitions: every prompt configuration of one utterance from one encoding."""
 
-    def __init__(self, model: str = "tiny.en") -> None:
+    def __init__(self, model: str = "tiny.en", shard: str = "") -> None:
         self.model = model
-        self.path = corpus_dir() / "recognized" / f"{model}.jsonl"
+        folder = corpus_dir() / "recognized"
+        self.path = folder / f"{model}{'.' + shard if shard else ''}.jsonl"
         self.rows: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                row = json.loads(line)
-                self.rows[row["digest"]] = row
+        for path in sorted(folder.glob(f"{model}*.jsonl")):  # every shard's rows
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.rows[row["digest"]] = row
         self._transcriber: WhisperTranscriber | None = None
         self.prompts = {"shipped": SHIPPED_PROMPT, "digit": load_settings().asr.initial_prompt}
 
@@ -311,10 +313,26 @@ def _args() -> tuple[str | None, int]:
     return split, numbers[0] if numbers else EXAMS
 
 
-def recognize_main() -> None:
-    split, count = _args()
-    recognitions = Recognitions()
+def selected(split: str | None, count: int) -> list[CorpusExam]:
+    """The exams of the split among the first `count`; `levels=clean,15,10` keeps only those noise levels
+    (in that order, so the first ones are done first)."""
+    levels = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("levels=")), None)
     exams = list(exams_of(split, count))
+    if levels is None:
+        return exams
+    return sorted((e for e in exams if e.level in levels), key=lambda e: (levels.index(e.level), e.index))
+
+
+def recognize_main() -> None:
+    """Recognize the corpus; `shard=I/N` takes every N-th exam from the I-th (run N of these at once, each
+    with VOICECHART_ASR__CPU_THREADS=1, to use every core)."""
+    split, count = _args()
+    shard = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("shard=")), "")
+    recognitions = Recognitions(shard=shard.replace("/", "of"))
+    exams = selected(split, count)
+    if shard:
+        index, of = (int(x) for x in shard.split("/"))
+        exams = exams[index::of]
     started = time.perf_counter()
     done = 0
     for exam in exams:
@@ -336,7 +354,7 @@ def gates_main() -> None:
     """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST)."""
     _, count = _args()
     recognitions = Recognitions()
-    exams = list(exams_of("dev", count))
+    exams = selected("dev", count)
     get = recognitions.get
     grids = {
         "depths": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
@@ -394,7 +412,7 @@ def levers_main() -> None:
     final: list[ExamResult] = []
     for lever in levers:
         for split in ("dev", "test"):
-            exams = list(exams_of(split, count))
+            exams = selected(split, count)
             results = [replay(e, lever, recognitions.get, base.get if base else None) for e in exams]
             t = totals(results)
             report["levers"].setdefault(lever.name, {})[split] = t

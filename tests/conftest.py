@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from voicechart.accuracy import charted_cells
+from voicechart.pms.records import SITE_COLUMNS, MeasureRow, SequenceType
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
 MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
@@ -29,3 +31,19 @@ def transcriber() -> Iterator[Any]:
     from voicechart.runner import load_transcriber
 
     yield load_transcriber(load_settings())
+
+
+def cells_charted_by(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """The chart cells the pipeline wrote, from its per-utterance JSON (the last edit of a row wins).
+    Recognition differs between CPUs; what reaches the PMS must equal what the pipeline charted."""
+    by_name = {s.api_name: s for s in SequenceType}
+    chart: dict[SequenceType, dict[int, MeasureRow]] = {}
+    for result in results:
+        if result["status"] != "applied":
+            continue
+        for edit in result["edits"]:
+            seq = by_name[edit["sequence_type"]]
+            sites = tuple(edit["sites"][c] for c in SITE_COLUMNS)
+            row = MeasureRow(seq, edit["tooth"], edit["tooth_value"], sites)  # type: ignore[arg-type]
+            chart.setdefault(seq, {})[edit["tooth"]] = row
+    return charted_cells(chart)

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, cells_charted_by
 from tests.test_sandbox_pms import MARIADB_URL, _mariadb_engine
-from voicechart.accuracy import score_chart
+from voicechart.accuracy import charted_cells, score_chart
 from voicechart.pms.odapi import wire
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.records import MeasureRow, SequenceType
@@ -30,7 +30,8 @@ from voicechart.settings import SAMPLES_DIR, Settings
 
 pytestmark = [pytest.mark.model, pytest.mark.e2e]
 KEYS = {"developer_key": "e2e-developer", "customer_key": "e2e-customer"}
-SAMPLE = "a-piper-joe"  # charted exactly by tiny.en (bench audio)
+SAMPLE = "a-piper-joe"
+ACCURACY_FLOOR = 0.9  # bench audio measured 100 %; recognition differs between CPUs, so not exactly
 
 
 @pytest.fixture
@@ -95,8 +96,9 @@ def test_sample_through_the_api_gives_the_expected_chart(
             metadata.drop_all(engine)
         engine.dispose()
     assert len(exams) == 1
+    assert charted_cells(chart) == cells_charted_by(r.to_json() for r in run.results)
     score = score_chart(entry["expected_chart"], chart)
-    assert (score.wrong_cells, score.missing_cells) == ((), ())
+    assert score.accuracy >= ACCURACY_FLOOR, (score.wrong_cells, score.missing_cells)
     assert run.wrong_unflagged == ()
 
 
@@ -193,5 +195,6 @@ def test_server_killed_for_30_s_mid_exam_loses_and_duplicates_nothing(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
     assert len(exams) == 1
+    assert charted_cells(chart) == cells_charted_by(json.loads(r) for r in results)
     score = score_chart(SAMPLES[SAMPLE]["expected_chart"], chart)
-    assert (score.wrong_cells, score.missing_cells) == ((), ())
+    assert score.accuracy >= ACCURACY_FLOOR, (score.wrong_cells, score.missing_cells)

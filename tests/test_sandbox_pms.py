@@ -862,3 +862,25 @@ def test_logs_carry_no_names_or_note_text(
     for secret in ("Zebulon", "Quartermaine", "anxious", "Maria", "Lopez"):
         assert secret not in text
     assert f"perio exam {exam.exam_num}" in text
+
+
+def test_an_older_sandbox_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A sandbox made by an earlier voicechart (schema version 1, before the patient's address columns)
+    keeps its data and gains the new columns, so `voicechart demo` goes on working after an update."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    create_sandbox(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE patient DROP COLUMN City"))
+        conn.execute(
+            preference.update().where(preference.c.PrefName == SANDBOX_MARKER_PREF).values(ValueString="1")
+        )
+    pat_num = add_patient(engine, first_name="Old", last_name="Sandbox")
+    create_sandbox(engine)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("patient")}
+        marker = conn.execute(
+            sa.select(preference.c.ValueString).where(preference.c.PrefName == SANDBOX_MARKER_PREF)
+        ).scalar()
+        kept = conn.execute(sa.text("SELECT LName FROM patient WHERE PatNum = :n"), {"n": pat_num}).scalar()
+    engine.dispose()
+    assert "City" in columns and marker == str(PMS_SCHEMA_VERSION) and kept == "Sandbox"

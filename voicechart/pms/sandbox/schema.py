@@ -389,10 +389,18 @@ def create_sandbox(engine: sa.Engine) -> None:
                 "it. Point the sandbox at an empty database."
             )
         if marker is not None and marker != str(PMS_SCHEMA_VERSION):
-            raise PmsError(
-                f"The sandbox database has schema version {marker}, this voicechart needs "
-                f"{PMS_SCHEMA_VERSION}. Recreate the sandbox (it holds demo data only)."
+            if not marker.isdigit() or int(marker) > PMS_SCHEMA_VERSION:
+                raise PmsError(
+                    f"The sandbox database has schema version {marker}, this voicechart needs "
+                    f"{PMS_SCHEMA_VERSION}. Recreate the sandbox (it holds demo data only)."
+                )
+            _add_missing_columns(conn)
+            conn.execute(
+                preference.update()
+                .where(preference.c.PrefName == SANDBOX_MARKER_PREF)
+                .values(ValueString=str(PMS_SCHEMA_VERSION))
             )
+            _log.info("upgraded the sandbox from schema version %s to %d", marker, PMS_SCHEMA_VERSION)
         metadata.create_all(conn, checkfirst=True)
         has_note_code = conn.execute(
             sa.select(procedurecode.c.CodeNum).where(procedurecode.c.ProcCode == CLINICAL_NOTE_CODE)
@@ -427,6 +435,19 @@ def inserted_key(result: sa.CursorResult[Any]) -> int:
     if key is None or key[0] is None:
         raise PmsError("The sandbox PMS database did not return the new row's key.")
     return int(key[0])
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """An older sandbox gains the columns added since (every sandbox schema change so far only adds)."""
+    inspector = sa.inspect(conn)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {ddl}"))
 
 
 def _read_marker(conn: sa.Connection) -> str | None:
