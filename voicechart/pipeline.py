@@ -56,7 +56,7 @@ class PipelineOptions:
     min_avg_logprob: float
     min_avg_logprob_commands: float
     max_no_speech_prob: float
-    min_avg_logprob_findings: float | None = None  # None: as min_avg_logprob
+    min_avg_logprob_findings: float | None = None  # other numbers (recession, furcation …); None: as depths
     min_margin: float = 0.0  # depths: the chosen reading's lead over a reading with other values
     min_margin_findings: float = 0.0
     path_order: PathOrder = "maxillary_first"

@@ -42,7 +42,10 @@ class AsrSettings(BaseModel):
     max_new_tokens: int = Field(default=64, ge=8)
     note_model: str = "base"  # clinical notes: accurate rather than instant (falls back to `model`)
     min_avg_logprob: float = -0.45
+    min_avg_logprob_findings: float = -0.45
     min_avg_logprob_commands: float = -1.5
+    min_margin: float = Field(default=0.0, ge=0.0)
+    min_margin_findings: float = Field(default=0.0, ge=0.0)
     max_no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0)
 
 
