@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from bench import asr_models, corpus, corpus_eval, live, notes_wer, pms_hop, recognizer, text_level, vad
+from bench import (
+    asr_models,
+    corpus,
+    corpus_eval,
+    live,
+    notes_corpus,
+    notes_wer,
+    pms_hop,
+    recognizer,
+    text_level,
+    vad,
+)
 
 BENCHES = {
     "asr": asr_models.main,
@@ -20,9 +31,10 @@ BENCHES = {
     "recognize": corpus_eval.recognize_main,
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
+    "notes-corpus": notes_corpus.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers")
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus")
 """The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
 
 if __name__ == "__main__":

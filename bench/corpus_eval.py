@@ -165,10 +165,15 @@ Recognize = Callable[[CorpusExam, int, bool], dict[str, Any]]
 
 
 def replay(
-    exam: CorpusExam, lever: Lever, recognize: Recognize, second: Recognize | None = None
+    exam: CorpusExam,
+    lever: Lever,
+    recognize: Recognize,
+    second: Recognize | None = None,
+    *,
+    retries: int = RETRIES,
 ) -> ExamResult:
     """The exam as the pipeline would chart it from these recognitions; a flagged utterance is repeated
-    with the tooth named (RETRIES times), as the readback asks."""
+    with the tooth named (`retries` times), as the readback asks."""
     missing = exam.exam.missing_known
     session = ExamSession(
         path_order=exam.order,
@@ -178,7 +183,7 @@ def replay(
     utterances = flagged = second_passes = 0
     for k in range(len(exam.spoken)):
         truth = interpret(exam.spoken[k].text(), exam.numbering)
-        for attempt in range(RETRIES + 1):
+        for attempt in range(retries + 1):
             utterances += 1
             row = recognize(exam, k, attempt > 0)
             status, used_second = _one(session, row, lever, exam, k, attempt > 0, second)
@@ -370,7 +375,9 @@ def gates_main() -> None:
             scored = []
             for value in grid:
                 candidate = replace(gates, **{name: value})
-                t = totals(replay(e, Lever("gates", gates=candidate), get) for e in exams)
+                # without repeats: each candidate would need its own repeats recognized; the first hearing
+                # of every utterance is what the gates judge
+                t = totals(replay(e, Lever("gates", gates=candidate), get, retries=0) for e in exams)
                 scored.append((t["utility"], value, t))
             best = max(scored, key=lambda s: (s[0], -abs(s[1])))
             gates = replace(gates, **{name: best[1]})

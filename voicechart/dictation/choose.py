@@ -15,6 +15,7 @@ apart the two are is the surest sign the recognizer was torn between two charts;
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ WINDOW = 1.0
 FitsChart = Callable[[tuple[Command, ...]], bool]
 """Whether the session would apply these commands here without a review mark (a dry run)."""
 
+
+_interpret = functools.lru_cache(maxsize=4096)(interpret)
+"""The interpreter is pure and its results immutable: the same text (a probe's, then the utterance's; the
+same hypothesis in several beams) is parsed once."""
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -58,7 +63,7 @@ def choose(
     `window` below the top one are not considered."""
     readings = []
     for rank, hypothesis in enumerate(transcript.hypotheses):
-        interpretation = interpret(hypothesis.text, numbering)
+        interpretation = _interpret(hypothesis.text, numbering)
         readings.append((rank, hypothesis, interpretation))
     accepted = [
         r for r in readings if r[2].accepted and r[1].avg_logprob >= readings[0][1].avg_logprob - window
