@@ -87,7 +87,8 @@ class Recognitions:
                     row = json.loads(line)
                     self.rows[row["digest"]] = row
         self._transcriber: WhisperTranscriber | None = None
-        self.prompts = {"shipped": SHIPPED_PROMPT, "digit": load_settings().asr.initial_prompt}
+        digit = load_settings().asr.initial_prompt
+        self.prompts = {"shipped": SHIPPED_PROMPT, "digit": digit} if model == "tiny.en" else {"digit": digit}
 
     def transcriber(self) -> WhisperTranscriber:
         if self._transcriber is None:
@@ -125,7 +126,8 @@ class Recognitions:
 
 
 def transcript_of(row: dict[str, Any], config: str, *, n_best: bool) -> Transcript:
-    hypotheses = [Hypothesis(t, lp) for t, lp in row[config]] or [Hypothesis("", -10.0)]
+    hypotheses = sorted((Hypothesis(t, lp) for t, lp in row[config]), key=lambda h: -h.avg_logprob)
+    hypotheses = hypotheses or [Hypothesis("", -10.0)]
     top = hypotheses[0]
     return Transcript(
         top.text,

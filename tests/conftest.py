@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from voicechart.accuracy import charted_cells
+from voicechart.journal.store import Journal
 from voicechart.pms.records import SITE_COLUMNS, MeasureRow, SequenceType
+from voicechart.pms.sandbox import SandboxConnector, create_sandbox, seed_demo
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
 MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
@@ -47,3 +51,16 @@ def cells_charted_by(results: Iterable[dict[str, Any]]) -> dict[str, int]:
             row = MeasureRow(seq, edit["tooth"], edit["tooth_value"], sites)  # type: ignore[arg-type]
             chart.setdefault(seq, {})[edit["tooth"]] = row
     return charted_cells(chart)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[tuple[SandboxConnector, sa.Engine, Journal]]:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}")
+    create_sandbox(engine)
+    seed_demo(engine, dt.date.today())
+    connector = SandboxConnector(engine)
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    yield connector, engine, journal
+    journal.close()
+    connector.close()
+    engine.dispose()

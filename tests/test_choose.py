@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
 from voicechart.asr.transcriber import Hypothesis, Transcript
+from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.dictation.choose import choose, spoken_sides
 from voicechart.dictation.commands import Depths, Mucogingival, Side
 from voicechart.dictation.interpreter import interpret
@@ -10,7 +18,10 @@ from voicechart.exam.decide import decide
 from voicechart.exam.path import ToothSide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge_choice
+from voicechart.journal.store import Journal
+from voicechart.pipeline import Pipeline, PipelineOptions
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
+from voicechart.pms.sandbox import SandboxConnector
 
 
 def heard(*readings: tuple[str, float], no_speech: float = 0.01) -> Transcript:
@@ -30,15 +41,31 @@ def test_an_accepted_reading_beats_a_rejected_top() -> None:
     assert choice.rival is None  # every other accepted reading means the same
 
 
-def test_a_reading_that_fits_the_chart_beats_a_jump() -> None:
+def test_a_reading_that_fits_the_chart_beats_a_jump_and_is_charted() -> None:
     session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
-    choice = choose(heard(("Tooth 14 lingual 3 2 3", -0.2), ("2 3 2 3 2 3", -0.3)), fits=session.fits)
+    transcript = heard(("Tooth 14 lingual 3 2 3", -0.2), ("2 3 2 3 2 3", -0.3))
+    before = (session.cursor, dict(session.held), session.readback_enabled, session.ended)
+    choice = choose(transcript, fits=session.fits)
     assert choice.interpretation.commands == (Depths((2, 3, 2, 3, 2, 3)),)
     assert list(session.rows) == [(SequenceType.SKIP_TOOTH, 1)]  # the dry run changed nothing
+    assert (session.cursor, dict(session.held), session.readback_enabled, session.ended) == before
+    gates = Gates(depths=-1.0, findings=-1.0, commands=-1.5)
+    assert judge_choice(transcript, choice, gates).status == "ok"
+    assert decide(session, choice.interpretation).status == "applied"
+    assert probing(session, 2)[:3] == (2, 3, 2) and not session.flagged_sites
+
+
+def test_a_reading_does_not_win_because_its_values_look_ordinary() -> None:
+    session = ExamSession(
+        rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)],
+        previous=[MeasureRow(SequenceType.PROBING, 2, sites=(2, 2, 3, 2, 2, 2))],
+    )
+    choice = choose(heard(("3 2 7", -0.2), ("3 2 2", -0.3)), fits=session.fits)
+    assert choice.interpretation.commands == (Depths((3, 2, 7)),)  # 7 vs 2 last exam: marked, not hidden
 
 
 def test_talk_stays_talk_whatever_else_the_beam_guessed() -> None:
-    choice = choose(heard(("how are you doing today", -0.3), ("how are you doing 2 day", -0.5)))
+    choice = choose(heard(("how are you doing today", -0.3), ("3 2 4", -0.5)))
     assert choice.interpretation.is_chatter
 
 
@@ -117,6 +144,38 @@ def test_a_repeat_with_the_tooth_fills_the_held_side_and_leaves_the_cursor() -> 
     assert ToothSide(3, Side.FACIAL) in session.held and probing(session, 3) == (BLANK,) * 6
 
 
+def test_two_held_sides_repeated_in_one_breath_are_filled_in_place() -> None:
+    session = exam_at_tooth_3()
+    decide(session, interpret("3 2 4 4 3 3"), low_confidence="recognizer unsure", spoken_sides=2)
+    assert set(session.held) == {ToothSide(3, Side.FACIAL), ToothSide(4, Side.FACIAL)}
+    cursor = session.cursor
+    decision = decide(session, interpret("tooth 3 facial 5 4 5 4 4 4"))
+    assert decision.status == "applied" and not decision.flags
+    assert session.cursor == cursor and not session.held and not session.lost
+
+
+def test_a_repeat_without_a_side_on_the_cursors_tooth_is_the_path_not_a_repeat() -> None:
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in range(4, 17)])
+    decide(session, interpret("3 2 4"))  # tooth 1 facial
+    decide(session, interpret("3 2 4"))  # tooth 2 facial
+    decide(session, interpret("3 2 free"), low_confidence="recognizer unsure", spoken_sides=1)  # 3 held
+    for _ in range(2):
+        decide(session, interpret("2 2 2"))  # tooth 3 lingual, tooth 2 lingual — the path went on
+    assert session.held == {ToothSide(3, Side.FACIAL): "recognizer unsure"}
+    session.cursor = session.first_empty_site()  # back on tooth 3 … lingual is charted; facial is held
+    decide(session, interpret("tooth 3 5 5 6"))
+    assert probing(session, 3)[:3] == (6, 5, 5)  # filled the held facial side
+
+
+def test_a_single_site_does_not_clear_a_held_side_and_a_missing_tooth_does() -> None:
+    session = exam_at_tooth_3()
+    decide(session, interpret("3 2 free"), low_confidence="recognizer unsure", spoken_sides=1)
+    decide(session, interpret("tooth 3 facial distal 4"))
+    assert ToothSide(3, Side.FACIAL) in session.held
+    decide(session, interpret("tooth 3 missing"))
+    assert not session.held
+
+
 def test_without_a_clear_count_the_cursor_is_lost_as_before() -> None:
     session = exam_at_tooth_3()
     decide(session, interpret("3 wobble"), low_confidence="recognizer unsure", spoken_sides=0)
@@ -133,3 +192,48 @@ def test_mgj_lands_on_the_side_just_charted_and_never_on_the_palate() -> None:
     assert decide(session, interpret("tooth 24 MGJ 2 2 3")).status == "applied"
     assert decide(session, interpret("mucogingival junction 2 on tooth 14 lingual")).status == "flagged"
     assert interpret("MGJ 3").commands == (Mucogingival((3,)),)
+
+
+class BeamTranscriber:
+    """Returns each utterance's beam: several hypotheses with scores, best first."""
+
+    def __init__(self, beams: list[list[tuple[str, float]]]) -> None:
+        self.beams = list(beams)
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
+        return heard(*self.beams.pop(0))
+
+
+def test_the_pipeline_acts_on_the_chosen_reading_and_holds_an_unclear_side(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
+) -> None:
+    connector, _, journal = sandbox
+    beams = [
+        [("Start perio exam.", -0.1)],
+        [("6 by 4.", -0.2), ("6 5 4.", -0.25)],  # the top reading is not whole: the next one is
+        [("3 2 5", -0.9), ("3 2 4", -0.95), ("3 to 4", -1.0)],  # torn between two values: held
+        [("4 3 3", -0.1)],
+    ]
+    pipeline = Pipeline(
+        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
+        transcriber=BeamTranscriber(beams),
+        connector=connector,
+        journal=journal,
+        clips_dir=tmp_path / "clips",
+        pat_num=3,  # no missing teeth and no previous exam: the path starts at tooth 1
+        pms_url="sqlite:///sandbox",
+        model_name="beam",
+        options=PipelineOptions(
+            min_avg_logprob=-1.5, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, min_margin=0.2
+        ),
+    )
+    pipeline.outbox.start()
+    quiet = np.zeros(8000, dtype=np.int16)
+    results = [pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)) for i in range(len(beams))]
+    assert pipeline.outbox.stop(flush_timeout_s=5) == 0
+    assert [r.status for r in results] == ["applied", "applied", "flagged", "applied"]
+    assert results[1].text == "6 5 4." and results[1].commands == [{"kind": "Depths", "values": [6, 5, 4]}]
+    assert "torn between" in results[2].flags[0] and "not charted" in results[2].readback
+    (edit,) = results[3].edits
+    assert edit["tooth"] == 3 and not edit["flagged"]  # tooth 2 was held; tooth 3 is where it belongs
+    assert results[2].confidence == pytest.approx(math.exp(-0.9))

@@ -3,9 +3,7 @@ switching from a perio exam to a note and back (the pipeline with a scripted rec
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from voicechart.notes.composer import NoteComposer, starts_note
 from voicechart.notes.lexicon import MISSPELLINGS, NOTE_PROMPT, PROTECTED, correct
 from voicechart.pipeline import Pipeline, PipelineOptions
 from voicechart.pms.records import SequenceType
-from voicechart.pms.sandbox import SandboxConnector, create_sandbox, seed_demo
+from voicechart.pms.sandbox import SandboxConnector
 from voicechart.pms.sandbox.schema import procedurelog, procnote
 
 
@@ -125,19 +123,6 @@ class ScriptedTranscriber:
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         self.prompts.append(prompt)
         return Transcript(self.lines.pop(0), avg_logprob=-0.1, no_speech_prob=0.01)
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[tuple[SandboxConnector, sa.Engine, Journal]]:
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}")
-    create_sandbox(engine)
-    seed_demo(engine, dt.date.today())
-    connector = SandboxConnector(engine)
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
-    yield connector, engine, journal
-    journal.close()
-    connector.close()
-    engine.dispose()
 
 
 def run_script(

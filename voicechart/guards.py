@@ -98,6 +98,6 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates) -> Verdic
     if chosen < floor:
         return Verdict("low_confidence", f"recognizer unsure (confidence {math.exp(chosen):.2f})")
     margin = {"depths": gates.depths_margin, "findings": gates.findings_margin}.get(kind, 0.0)
-    if choice.rival is not None and choice.margin < margin:
+    if margin > 0 and choice.rival is not None and choice.margin < margin:
         return Verdict("low_confidence", f"recognizer torn between “{choice.text}” and “{choice.rival.text}”")
     return Verdict("ok")

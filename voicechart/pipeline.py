@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import queue
 import threading
 import time
@@ -123,6 +124,7 @@ class _Step:
     outcome: Outcome | None = None
     readback: str = ""
     text: str | None = None
+    avg_logprob: float | None = None  # the chosen reading's score
 
 
 class _NoProbe:
@@ -307,7 +309,7 @@ class Pipeline:
             audio_start_s=utt.start_s,
             audio_end_s=utt.speech_end_s,
             text=step.text or transcript.text,
-            avg_logprob=transcript.avg_logprob,
+            avg_logprob=transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob,
             no_speech_prob=transcript.no_speech_prob,
             status=status,
             flag_reason="; ".join(flags),
@@ -328,7 +330,7 @@ class Pipeline:
         return UtteranceResult(
             seq=seq,
             text=step.text or transcript.text,
-            confidence=transcript.confidence,
+            confidence=math.exp(transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob),
             status=status,
             commands=[command_json(c) for c in commands],
             edits=[_edit_json(e) for e in edits] if status == "applied" else [],
@@ -411,12 +413,21 @@ class Pipeline:
             except PmsUnavailable as exc:  # kept in the journal with its audio; the next utterance retries
                 reason = f"the exam could not be opened: {exc}"
                 readback = "The PMS is not answering. Nothing charted."
-                return _Step("flagged", [reason], interpretation, readback=readback, text=choice.text)
+                return _Step(
+                    "flagged", [reason], interpretation, readback=readback, text=choice.text,
+                    avg_logprob=choice.hypothesis.avg_logprob,
+                )  # fmt: skip
         decision = decide(
             session, interpretation, low_confidence=low_confidence, spoken_sides=spoken_sides(transcript)
         )
         return _Step(
-            decision.status, decision.flags, interpretation, decision.outcome, decision.readback, choice.text
+            decision.status,
+            decision.flags,
+            interpretation,
+            decision.outcome,
+            decision.readback,
+            choice.text,
+            choice.hypothesis.avg_logprob,
         )
 
     def _ensure_session(self) -> ExamSession:
@@ -489,7 +500,9 @@ def gates_of(options: PipelineOptions) -> Gates:
 
 
 def probe_answer(transcript: Transcript, options: PipelineOptions) -> ProbeAnswer:
-    """May the utterance end at this pause? Only if what was heard is trusted and a whole command."""
+    """May the utterance end at this pause? Only if what was heard is trusted and a whole command. The
+    choice here does not dry-run the session (the probe runs on another thread than the one that applies
+    utterances); the utterance itself is then decided with it."""
     if starts_note(transcript.text) is not None:
         return ProbeAnswer(complete=False)  # a note follows: the note model recognizes it whole
     choice = choose(transcript, options.numbering)

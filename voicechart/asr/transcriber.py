@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,15 +22,6 @@ if TYPE_CHECKING:
     from voicechart.settings import AsrSettings
 
 log = logging.getLogger("voicechart.asr")
-SAMPLE_RATE = 16000
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    text: str
-    start_s: float
-    end_s: float
-    probability: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +37,10 @@ class Transcript:
     text: str
     avg_logprob: float
     no_speech_prob: float
-    words: tuple[Word, ...] = field(default=())
     seconds: float = 0.0
     alternatives: tuple[Hypothesis, ...] = field(default=())
-    """The beam's hypotheses, best first (the first is `text`); empty when only one was asked for."""
+    """The beam's distinct hypotheses, best first (the first is `text`); empty when only one was asked
+    for, or only one distinct text came out."""
 
     @property
     def confidence(self) -> float:
@@ -62,6 +52,8 @@ class Transcript:
         return self.alternatives or (Hypothesis(self.text, self.avg_logprob),)
 
 
+MAX_LENGTH = 448
+"""Whisper's decoder context: prompt and new tokens together."""
 NOTE_MAX_NEW_TOKENS = 192  # a 12 s stretch of free dictation is up to ~45 words
 
 
@@ -119,7 +111,7 @@ class WhisperTranscriber:
 
         started = time.perf_counter()
         features = self._model.feature_extractor(audio.astype(np.float32, copy=False))
-        segment = pad_or_trim(features[:, : self._model.feature_extractor.nb_max_frames])
+        segment = pad_or_trim(features[:, :-1])  # the last frame is padding (as faster-whisper drops it)
         output = self._model.encode(segment)
         return Encoded(output, time.perf_counter() - started)
 
@@ -130,11 +122,11 @@ class WhisperTranscriber:
         prompt: str | None,
         n_best: int,
         max_new_tokens: int,
-        suppress_tokens: Sequence[int] = (-1,),
     ) -> tuple[list[Hypothesis], float]:
         """The beam's `n_best` hypotheses (best first) and the no-speech probability."""
         s = self._settings
         prompt_ids = self._prompt_ids(prompt or "")
+        max_new_tokens = min(max_new_tokens, MAX_LENGTH - len(prompt_ids))
         beam = max(s.beam_size, n_best)
         result = self._model.model.generate(
             encoded.output,
@@ -145,7 +137,7 @@ class WhisperTranscriber:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=list(suppress_tokens),
+            suppress_tokens=[-1],  # the model's own list (config.json), as faster-whisper uses
         )[0]
         hypotheses: list[Hypothesis] = []
         seen: set[str] = set()
@@ -157,6 +149,7 @@ class WhisperTranscriber:
             # CTranslate2 scores are the summed log-probability over len(ids) ** length_penalty (1.0); the
             # end-of-text token is one more step (as faster-whisper counts it)
             hypotheses.append(Hypothesis(text, float(score) * len(ids) / (len(ids) + 1)))
+        hypotheses.sort(key=lambda h: -h.avg_logprob)  # the beam ranks by another normalization
         return hypotheses, float(result.no_speech_prob)
 
     def _prompt_ids(self, prompt: str) -> list[int]:
@@ -164,15 +157,6 @@ class WhisperTranscriber:
             previous = self._tokenizer.encode(" " + prompt.strip()) if prompt.strip() else []
             self._prompts[prompt] = self._model.get_prompt(self._tokenizer, previous, without_timestamps=True)
         return self._prompts[prompt]
-
-    def token_ids(self, texts: Sequence[str]) -> list[int]:
-        """Token ids of vocabulary pieces (for suppress lists)."""
-        return [i for text in texts for i in self._tokenizer.encode(text)]
-
-    @property
-    def vocabulary(self) -> list[str]:
-        tokenizer = self._model.hf_tokenizer
-        return [tokenizer.id_to_token(i) or "" for i in range(tokenizer.get_vocab_size())]
 
     # --- the Transcriber protocol --------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.asr.transcriber import Hypothesis, Transcript
-from voicechart.dictation.commands import Command, Interpretation
+from voicechart.dictation.commands import Command, Depths, Interpretation
 from voicechart.dictation.interpreter import interpret, split_depths
 from voicechart.dictation.numbering import Numbering
 from voicechart.dictation.tokens import tokenize
@@ -38,6 +38,7 @@ FitsChart = Callable[[tuple[Command, ...]], bool]
 _interpret = functools.lru_cache(maxsize=4096)(interpret)
 """The interpreter is pure and its results immutable: the same text (a probe's, then the utterance's; the
 same hypothesis in several beams) is parsed once."""
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -99,7 +100,13 @@ def spoken_sides(transcript: Transcript) -> int:
 
 
 def _value_count(text: str) -> int | None:
-    """Number of depth values if the text is only number-like words, else None."""
+    """Number of depth values if the text is only number-like words, else None. A reading that the grammar
+    takes for something other than plain depths ("Tooth 24": go to tooth 24) is not number-like."""
+    interpretation = _interpret(text, "universal")
+    if interpretation.accepted and not all(
+        isinstance(c, Depths) and c.tooth is None and c.side is None for c in interpretation.commands
+    ):
+        return None
     _, tokens = tokenize(text)
     count = 0
     for i, tok in enumerate(tokens):

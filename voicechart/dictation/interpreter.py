@@ -251,14 +251,7 @@ class _Parser:
 
     def _mgj_words(self) -> bool:
         """ "MGJ", "M G J", "mucogingival junction", "muco gingival junction": consumed if present."""
-        for words in (
-            ("mgj",),
-            ("m", "g", "j"),
-            ("mg", "j"),
-            ("m", "gj"),
-            ("mucogingival",),
-            ("muco", "gingival"),
-        ):
+        for words in MGJ_WORDS:
             if self.at(*words):
                 self.pos += len(words)
                 self._eat({"junction", "junctions"})
@@ -676,9 +669,8 @@ class _Parser:
         if target is None:
             return
         tooth, side, parts = target
-        bad = [v for v in values if not (0 <= v <= MAX_DEPTH or GM_ABOVE_CEJ < v <= GM_ABOVE_CEJ + MAX_DEPTH)]
-        if mgj:
-            bad = [v for v in values if not 0 <= v <= MAX_DEPTH]
+        top = MAX_DEPTH if mgj else GM_ABOVE_CEJ + MAX_DEPTH  # the MGJ has no "plus"
+        bad = [v for v in values if not (0 <= v <= MAX_DEPTH or GM_ABOVE_CEJ < v <= top)]
         if not values:
             self.reject(f"{what}: how many millimetres?", start)
         elif bad:

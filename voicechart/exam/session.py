@@ -11,7 +11,7 @@ depths charted from the cursor are written but flagged for review, never silentl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from voicechart.dictation.commands import (
@@ -231,19 +231,23 @@ class ExamSession:
         return out
 
     def fits(self, commands: Sequence[Command]) -> bool:
-        """Whether these commands would apply here without a review mark (a dry run; nothing changes)."""
+        """Whether these commands would apply here without a review mark about where they go (a dry run;
+        nothing changes). Marks about the values themselves (a big change since the last exam, a pocket of
+        10 mm or more) do not count: a reading must not win because its values look ordinary."""
         state = self._snapshot_all()
         try:
             outcome = self.apply(commands)
+            doubts = [n for n in self._new_notes if not _is_about_value(n)]
         finally:
             self._restore(state)
-        return bool(outcome.applied) and not outcome.flagged and not outcome.ignored
+        return bool(outcome.applied) and not outcome.ignored and not doubts
 
     def hold(self, sides: int, reason: str) -> Outcome:
         """An utterance that was clearly `sides` tooth sides of depths, but not heard clearly enough to chart:
         those sides stay blank and marked, and the cursor moves past them, so what follows lands where it
         belongs. Saying them again with the tooth fills them ("tooth 5 facial 3 2 4") and leaves the cursor
-        where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side."""
+        where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side. A hold is
+        not a command: "undo" right after it undoes what was charted before (and the readback says so)."""
         if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1:
             return Outcome()
         held: list[ToothSide] = []
@@ -441,8 +445,8 @@ class ExamSession:
         if command.correction:
             self._run = ()
             return self._correction(command, entry)
-        held = self._held_side(command.tooth, command.side) if len(command.values) == 3 else None
-        if held is not None:
+        held = self._held_run(command.tooth, command.side, len(command.values))
+        if held:
             return self._fill_held(held, command.values, entry)
         jump = ""
         if command.tooth is not None:
@@ -513,13 +517,16 @@ class ExamSession:
     ) -> None:
         if not 0 <= value <= MAX_DEPTH:
             raise CommandError(f"depth {value} is out of range 0 to {MAX_DEPTH}")
-        if ts in self.held:
-            entry.held.setdefault(ts, self.held.pop(ts))
         column = site_column(ts, part)
         unusual = UNUSUAL_NOTE.format(value=value) if value >= UNUSUAL_DEPTH_MM else ""
         note = "; ".join(n for n in (self._implausible(ts.tooth, column, value), unusual, extra_note) if n)
         self._set_site(entry, SequenceType.PROBING, ts.tooth, column, value, note)
         self.last_site = (ts, part)
+        if ts in self.held and all(
+            self.value(SequenceType.PROBING, ts.tooth, site_column(ts, p)) != BLANK
+            for p in site_order(self.path_order, ts)
+        ):  # a held side is charted once all three of its sites are
+            entry.held.setdefault(ts, self.held.pop(ts))
 
     def _implausible(self, tooth: int, column: str, value: int) -> str:
         previous = self._previous.get((SequenceType.PROBING, tooth))
@@ -529,20 +536,37 @@ class ExamSession:
             return f"tooth {tooth} {column} {value} mm, was {previous.site(column)} mm last exam"
         return ""
 
-    def _held_side(self, tooth: int | None, side: Side | None) -> ToothSide | None:
-        """The held tooth side a repeat names: that tooth's (and side's) if one is held."""
-        if tooth is None:
-            return None
-        candidates = [ts for ts in self.held if ts.tooth == tooth and side in (None, ts.side)]
-        return candidates[0] if len(candidates) == 1 else None
+    def _held_run(self, tooth: int | None, side: Side | None, values: int) -> list[ToothSide]:
+        """The held tooth sides a repeat names: "tooth 3 (facial) …" with three values per side, starting at
+        a held side of that tooth and going on along the path through held sides only. Without a side, only
+        when the cursor is not on that tooth (there, "tooth 3 …" is the next side of the path)."""
+        if tooth is None or values % 3 or not self.held:
+            return []
+        if side is None and self.cursor is not None and self.cursor.tooth_side.tooth == tooth:
+            return []
+        starts = [ts for ts in self.held if ts.tooth == tooth and side in (None, ts.side)]
+        if len(starts) != 1:
+            return []
+        run = [starts[0]]
+        while len(run) < values // 3:
+            following = self._next_side(run[-1])
+            if following is None or following.tooth_side not in self.held:
+                return []
+            run.append(following.tooth_side)
+        return run
 
-    def _fill_held(self, target: ToothSide, values: tuple[int, ...], entry: _Entry) -> str:
-        """A repeat of a held tooth side: fill it and leave the cursor where the exam went on."""
+    def _fill_held(self, targets: list[ToothSide], values: tuple[int, ...], entry: _Entry) -> str:
+        """A repeat of held tooth sides: fill them and leave the cursor where the exam went on."""
         keep = self._where()
-        for part, value in zip(site_order(self.path_order, target), values, strict=True):
-            self._write_depth(entry, target, part, value)
+        said = []
+        for i, target in enumerate(targets):
+            self._check_open(target.tooth)
+            side_values = values[3 * i : 3 * i + 3]
+            for part, value in zip(site_order(self.path_order, target), side_values, strict=True):
+                self._write_depth(entry, target, part, value)
+            said.append(f"{self.name(target)} " + " ".join(str(v) for v in side_values))
         self.cursor, self.lost, self._run = keep.cursor, keep.lost, keep.run
-        return f"{self.name(target)} " + " ".join(str(v) for v in values)
+        return ", ".join(said)
 
     def _correction(self, command: Depths, entry: _Entry) -> str:
         if command.tooth is not None:
@@ -620,6 +644,8 @@ class ExamSession:
         if not 1 <= tooth <= 32:
             raise CommandError(f"tooth {tooth} is out of range")
         self._set_row(entry, MeasureRow(SequenceType.SKIP_TOOTH, tooth, tooth_value=1))
+        for ts in [ts for ts in self.held if ts.tooth == tooth]:  # a missing tooth has nothing to repeat
+            entry.held.setdefault(ts, self.held.pop(ts))
         self.last_site = None  # a finding said next cannot mean the tooth before the skipped one
         if self.cursor is not None and self.cursor.tooth_side.tooth == tooth:
             self.cursor = self._next_side(self.cursor.tooth_side)
@@ -707,36 +733,44 @@ class ExamSession:
 
     def _recession(self, command: Recession, entry: _Entry) -> str:
         target = self._finding_side(command.tooth, command.side, "recession")
-        if len(command.values) == 3:
-            pairs = list(zip(site_order(self.path_order, target), command.values, strict=True))
-        else:
-            parts = command.parts or (SitePart.MID,)
-            pairs = [(p, command.values[0]) for p in parts]
-        said = []
-        for part, value in pairs:
-            if not (0 <= value <= MAX_DEPTH or GM_ABOVE_CEJ < value <= GM_ABOVE_CEJ + MAX_DEPTH):
-                raise CommandError(f"recession {value} is out of range")
-            column = site_column(target, part)
-            self._set_site(entry, SequenceType.GING_MARGIN, target.tooth, column, value)
-            said.append(f"{column} {_gm_spoken(value)}")
+
+        def valid(value: int) -> bool:
+            return 0 <= value <= MAX_DEPTH or GM_ABOVE_CEJ < value <= GM_ABOVE_CEJ + MAX_DEPTH
+
+        said = self._side_values(entry, SequenceType.GING_MARGIN, target, command, "recession", valid)
         return f"recession {self.tooth_name(target.tooth)} {', '.join(said)}"
 
     def _mucogingival(self, command: Mucogingival, entry: _Entry) -> str:
         target = self._finding_side(command.tooth, command.side, "MGJ")
         if target.side is Side.LINGUAL and target.tooth <= 16:
             raise CommandError(f"no MGJ on the palate: {self.tooth_name(target.tooth)} has it on the facial")
+        said = self._side_values(
+            entry, SequenceType.MGJ, target, command, "MGJ", lambda value: 0 <= value <= MAX_DEPTH
+        )
+        return f"MGJ {self.tooth_name(target.tooth)} {', '.join(said)}"
+
+    def _side_values(
+        self,
+        entry: _Entry,
+        seq: SequenceType,
+        target: ToothSide,
+        command: Recession | Mucogingival,
+        what: str,
+        valid: Callable[[int], bool],
+    ) -> list[str]:
+        """Three values fill the tooth side in probing order; one goes on the named sites, or the mid site."""
         if len(command.values) == 3:
             pairs = list(zip(site_order(self.path_order, target), command.values, strict=True))
         else:
             pairs = [(p, command.values[0]) for p in command.parts or (SitePart.MID,)]
         said = []
         for part, value in pairs:
-            if not 0 <= value <= MAX_DEPTH:
-                raise CommandError(f"MGJ {value} is out of range 0 to {MAX_DEPTH}")
+            if not valid(value):
+                raise CommandError(f"{what} {value} is out of range")
             column = site_column(target, part)
-            self._set_site(entry, SequenceType.MGJ, target.tooth, column, value)
-            said.append(f"{column} {value}")
-        return f"MGJ {self.tooth_name(target.tooth)} {', '.join(said)}"
+            self._set_site(entry, seq, target.tooth, column, value)
+            said.append(f"{column} {_gm_spoken(value)}")
+        return said
 
     def _furcation(self, command: Furcation, entry: _Entry) -> str:
         if not 0 <= command.grade <= MAX_GRADE:
@@ -818,6 +852,11 @@ class ExamSession:
         self._set_where(state.where)
         self.started, self.ended, self.paused = state.started, state.ended, state.paused
         self.readback_enabled, self._undo = state.readback_enabled, state.undo
+
+
+def _is_about_value(note: str) -> bool:
+    """Notes that doubt a value itself (a ≥ 10 mm pocket, a big change since the last exam)."""
+    return "misheard (nine" in note or note.endswith("mm last exam")
 
 
 def _is_about_position(note: str) -> bool:
