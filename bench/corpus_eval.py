@@ -97,6 +97,10 @@ class Recognitions:
             self._transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
         return self._transcriber
 
+    def has(self, exam: CorpusExam) -> bool:
+        """Whether every utterance of the exam (as first said) is recognized already."""
+        return all(_digest(exam, k, False) in self.rows for k in range(len(exam.spoken)))
+
     def get(self, exam: CorpusExam, k: int, named: bool = False) -> dict[str, Any]:
         digest = _digest(exam, k, named)
         row = self.rows.get(digest)
@@ -408,8 +412,12 @@ LEVERS = (
 
 
 def levers_main() -> None:
+    """The lever table. `--cached`: only exams already recognized whole, no repeats (a quick look while
+    `recognize` is still running)."""
     _, count = _args()
     recognitions = Recognitions()
+    cached = "--cached" in sys.argv
+    retries = 0 if cached else RETRIES
     gates = load_gates()
     levers = [*LEVERS, Lever("+ calibrated gates (dev voices)", gates=gates)]
     base = Recognitions("base") if "--base" in sys.argv else None
@@ -421,8 +429,10 @@ def levers_main() -> None:
     final: list[ExamResult] = []
     for lever in levers:
         for split in ("dev", "test"):
-            exams = selected(split, count)
-            results = [replay(e, lever, recognitions.get, base.get if base else None) for e in exams]
+            exams = [e for e in selected(split, count) if not cached or recognitions.has(e)]
+            results = [
+                replay(e, lever, recognitions.get, base.get if base else None, retries=retries) for e in exams
+            ]
             t = totals(results)
             report["levers"].setdefault(lever.name, {})[split] = t
             lines.append(f"| {lever.name} | {split} " + row_md("", t)[3:])
@@ -464,6 +474,9 @@ def levers_main() -> None:
             f"{1000 * statistics.median(decode):.0f} ms.",
         ]
     text = "\n".join(sections) + "\n"
+    if cached:
+        print(text)
+        return
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "levers.md").write_text(text)
     (RESULTS / "levers.json").write_text(json.dumps(report, indent=1) + "\n")

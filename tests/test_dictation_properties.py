@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from voicechart.dictation.interpreter import interpret
@@ -136,3 +136,25 @@ def test_corruption_follows_the_confusion_table() -> None:
     assert corrupt("three two four", table, rng).split()[:3] == ["three", "two", "for"]
     never = Confusions(heard=table.heard, seen=table.seen, rate=0.0)
     assert corrupt("three two four", never, rng) == "three two four"
+
+
+GRAMMAR_WORDS = (
+    "tooth", "one", "two", "3", "14", "324", "to", "for", "skip", "missing", "bleeding", "all", "on", "and",
+    "distal", "mesial", "mid", "buccal", "lingual", "recession", "plus", "MGJ", "M", "G", "J", "furcation",
+    "grade", "mobility", "undo", "scratch", "that", "correction", "go", "next", "exam", "note", "start",
+    "end", "perio", "pause", "resume", "listening", "where", "was", "I", ",", ".", "junction", "mucogingival",
+)  # fmt: skip
+
+
+@given(
+    words=st.lists(st.sampled_from(GRAMMAR_WORDS), max_size=12),
+    numbering=numberings,
+)
+@example(words=["One", "tooth", "."], numbering="universal")
+@settings(max_examples=400)
+def test_the_interpreter_is_total_on_any_sequence_of_its_words(
+    words: list[str], numbering: Numbering
+) -> None:
+    """Recognizer output is arbitrary ("One tooth." once raised): every text yields an Interpretation."""
+    result = interpret(" ".join(words), numbering)
+    assert isinstance(result.commands, tuple) and isinstance(result.rejected, tuple)

@@ -119,7 +119,7 @@ class _Parser:
 
     def span_from(self, start_pos: int) -> Span:
         first = self.toks[start_pos].index
-        last = self.toks[max(self.pos - 1, start_pos)].index
+        last = self.toks[min(max(self.pos - 1, start_pos), len(self.toks) - 1)].index
         return Span(first, last + 1)
 
     def skip_glue(self) -> None:
