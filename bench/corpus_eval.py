@@ -365,7 +365,7 @@ def gates_main() -> None:
     """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST)."""
     _, count = _args()
     recognitions = Recognitions()
-    exams = selected("dev", count)
+    exams = [e for e in selected("dev", count) if "--cached" not in sys.argv or recognitions.has(e)]
     get = recognitions.get
     grids = {
         "depths": [round(-1.4 + 0.1 * i, 2) for i in range(13)],

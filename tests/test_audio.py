@@ -124,6 +124,8 @@ def test_wrong_sample_rate_is_converted(tmp_path: Path) -> None:
         ("3 2 4", -1.2, 0.8, "noise"),
         ("3 2 4", -1.2, 0.1, "low_confidence"),
         ("3 3 3 3", -0.2, 0.1, "ok"),
+        ("two two two, three two two", -0.2, 0.1, "ok"),  # a triplet in words is not a hallucination
+        ("for for for", -0.2, 0.1, "ok"),
         ("Bleeding distal.", -0.2, 0.1, "ok"),
     ],
 )

@@ -94,7 +94,8 @@ def test_spoken_sides_counts_number_like_readings() -> None:
         )
         == 2
     )
-    assert spoken_sides(heard(("3 2", -0.9), ("3 2 4", -1.0))) == 0  # readings disagree
+    assert spoken_sides(heard(("Free tooth.", -0.6), ("3 2, 2", -0.9), ("3 2 2 3", -0.9), ("3 2 2", -1))) == 1
+    assert spoken_sides(heard(("3 2", -0.9), ("3 2 4", -1.0))) == 0  # the best number-like reading: two
     assert (
         spoken_sides(
             heard(

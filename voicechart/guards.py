@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from voicechart.asr.transcriber import Transcript
 from voicechart.dictation.choose import Choice
 from voicechart.dictation.commands import Depths, Interpretation, SiteDepth
+from voicechart.dictation.tokens import HOMOPHONES, NUMBER_WORDS
 
 HALLUCINATIONS = (
     "thanks for watching",
@@ -39,13 +40,17 @@ def _normalized(text: str) -> str:
     return " ".join(_NORMALIZE.sub(" ", text.lower()).split())
 
 
+def _is_number_word(word: str) -> bool:
+    return word.isdigit() or word in NUMBER_WORDS or word in HOMOPHONES
+
+
 def _is_repetitive(words: list[str]) -> bool:
     """The same 1–3-word phrase three or more times in a row ("no, no, no, no")."""
     for n in (1, 2, 3):
         for i in range(len(words) - 3 * n + 1):
             phrase = words[i : i + n]
             if words[i + n : i + 2 * n] == phrase and words[i + 2 * n : i + 3 * n] == phrase:
-                return not all(w.isdigit() for w in phrase)
+                return not all(_is_number_word(w) for w in phrase)  # "two two two" is a triplet
     return False
 
 

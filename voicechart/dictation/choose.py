@@ -88,14 +88,14 @@ MAX_HELD_SIDES = 3
 
 
 def spoken_sides(transcript: Transcript) -> int:
-    """How many tooth sides' worth of depths an utterance clearly was, whatever their values: most of its
-    readings are number-like words only ("Tooth" first counts as "two", the way the recognizer mishears
-    it), and they agree on a whole number of triplets. 0 when that is not clear."""
+    """How many tooth sides' worth of depths an utterance clearly was, whatever their values: at least half
+    of its readings are number-like words only ("Tooth" first counts as "two", the way the recognizer
+    mishears it), and the best of those holds a whole number of triplets. 0 when that is not clear."""
     hypotheses = transcript.hypotheses
     counts = [c for c in (_value_count(h.text) for h in hypotheses) if c is not None]
-    if len(counts) * 2 < len(hypotheses) or len(set(counts)) != 1:
+    if not counts or len(counts) * 2 < len(hypotheses):
         return 0
-    count = counts[0]
+    count = counts[0]  # the best-scored number-like reading
     return count // 3 if count % 3 == 0 and 3 <= count <= 3 * MAX_HELD_SIDES else 0
 
 
