@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import sys
 import wave
 from collections.abc import Iterator
@@ -176,7 +177,7 @@ def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False) -> np.ndar
     path = clip_path(exam, k, named=named)
     if path.exists():
         return read_wav(path)
-    text = exam.spoken[k].text(named=named)
+    text = speech_text(exam.spoken[k].text(named=named))
     seed = int(hashlib.sha256(f"{exam.id}:{k}:{named}".encode()).hexdigest()[:8], 16)
     speech = synthesize(exam.voice, text, exam.rate)
     pad = np.zeros(int(PAD_S * RATE), dtype=np.int16)
@@ -196,8 +197,17 @@ def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False) -> np.ndar
     return out
 
 
+_RUN_OF_DIGITS = re.compile(r"\b\d{3,}\b")
+
+
+def speech_text(text: str) -> str:
+    """What the voice is given to say. "324" is how the recognizer may write "three two four" said
+    quickly, not something a hygienist says: a voice would read it "three hundred twenty-four"."""
+    return _RUN_OF_DIGITS.sub(lambda m: " ".join(m.group()), text)
+
+
 def clip_path(exam: CorpusExam, k: int, *, named: bool = False) -> Path:
-    text = exam.spoken[k].text(named=named)
+    text = speech_text(exam.spoken[k].text(named=named))
     digest = hashlib.sha256(
         f"{text}|{exam.rate}|{exam.level}|{exam.noise}|{exam.channel}".encode()
     ).hexdigest()

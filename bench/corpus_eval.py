@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import EXAMS, CorpusExam, corpus_dir, exams_of, utterance_audio
+from bench.corpus import EXAMS, CorpusExam, corpus_dir, exams_of, speech_text, utterance_audio
 from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
@@ -69,7 +69,7 @@ Key = tuple[str, int, bool, str]  # exam id, utterance, named, model
 
 
 def _digest(exam: CorpusExam, k: int, named: bool) -> str:
-    text = exam.spoken[k].text(named=named)
+    text = speech_text(exam.spoken[k].text(named=named))
     return hashlib.sha256(f"{exam.id}|{k}|{named}|{text}".encode()).hexdigest()[:12]
 
 
