@@ -238,3 +238,13 @@ def test_the_pipeline_acts_on_the_chosen_reading_and_holds_an_unclear_side(
     (edit,) = results[3].edits
     assert edit["tooth"] == 3 and not edit["flagged"]  # tooth 2 was held; tooth 3 is where it belongs
     assert results[2].confidence == pytest.approx(math.exp(-0.9))
+
+
+def test_scratch_that_after_a_held_side_takes_back_the_hold_not_the_values_before() -> None:
+    """Script A: "five six five" (unclear, held), "scratch that", "five four five"."""
+    session = exam_at_tooth_3()
+    decide(session, interpret("5 6 5"), low_confidence="recognizer unsure", spoken_sides=1)
+    assert decide(session, interpret("scratch that")).status == "applied"
+    assert not session.held and probing(session, 2)[:3] == (4, 2, 3)  # tooth 2 kept
+    decide(session, interpret("5 4 5"))
+    assert probing(session, 3)[:3] == (5, 4, 5) and not session.flagged_sites

@@ -97,6 +97,7 @@ class _Entry:
     before: _Cursorish
     description: str = ""
     held: dict[ToothSide, str] = field(default_factory=dict)  # held sides this command filled
+    holds: tuple[ToothSide, ...] = ()  # sides this entry held (ExamSession.hold)
 
 
 @dataclass(slots=True)
@@ -246,11 +247,13 @@ class ExamSession:
         """An utterance that was clearly `sides` tooth sides of depths, but not heard clearly enough to chart:
         those sides stay blank and marked, and the cursor moves past them, so what follows lands where it
         belongs. Saying them again with the tooth fills them ("tooth 5 facial 3 2 4") and leaves the cursor
-        where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side. A hold is
-        not a command: "undo" right after it undoes what was charted before (and the readback says so)."""
+        where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side. "Undo" or
+        "scratch that" right after takes the hold back (the cursor returns to the held side): what was just
+        said is what people take back, not the values charted before it."""
         if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1:
             return Outcome()
         held: list[ToothSide] = []
+        before = self._where()
         position: Position | None = self.cursor
         while position is not None and len(held) < sides:
             held.append(position.tooth_side)
@@ -259,6 +262,7 @@ class ExamSession:
             self.held[ts] = reason
         self.cursor, self.last_site, self._run = position, None, ()
         names = " and ".join(self.name(ts) for ts in held)
+        self._undo.append(_Entry({}, {}, before, f"the unclear {names}", holds=tuple(held)))
         return Outcome(
             readback=f"{names} not charted. Say it again with the tooth",
             flagged=f"{names}: {HELD_NOTE}",
@@ -809,6 +813,8 @@ class ExamSession:
             else:
                 self.flagged_sites[site] = note
         self.held.update(undone.held)
+        for ts in undone.holds:
+            self.held.pop(ts, None)
         lost_now = self.lost
         self._set_where(undone.before)
         self.lost = self.lost or lost_now  # undoing a command does not tell where the speaker is
