@@ -91,6 +91,10 @@ END_WORDS = frozenset({"end", "finish", "done", "stop"})
 EXAM_WORDS = frozenset({"perio", "exam", "periodontal", "charting", "chart"})
 ALL_PARTS = (SitePart.DISTAL, SitePart.MID, SitePart.MESIAL)
 READBACK_WORDS = frozenset({"readback", "feedback"})
+FINDING_WORDS = frozenset(
+    {*FLAG_WORDS, "recession", "gingival", "margin", "furcation", "mobility", "mgj", "m", "mucogingival"}
+)
+"""Words that start a finding: after a tooth side's depths in the same breath."""
 MGJ_WORDS = (("mgj",), ("m", "g", "j"), ("mg", "j"), ("m", "gj"), ("mucogingival",), ("muco", "gingival"))
 
 
@@ -485,7 +489,9 @@ class _Parser:
 
     def _tooth_was_two(self, start: int, tooth: int) -> bool:
         """ "two two three" comes out as "Tooth 2 3": where "tooth N" cannot take the depths that follow but
-        reading "tooth" as the depth 2 gives whole triplets, that is the only reading that parses."""
+        reading "tooth" as the depth 2 gives whole triplets, that is the only reading that parses. Findings
+        may follow in the same breath ("Tooth 3 4. Bleeding mesial." for "two three four, bleeding
+        mesial")."""
         tok = self.toks[self.pos - 1]
         if tok.number is None or tok.number > 9:
             return False
@@ -494,7 +500,10 @@ class _Parser:
         while (nxt := self.peek(ahead)) is not None and nxt.is_number:
             values.extend(split_depths(nxt))
             ahead += 1
-        if self.numbering == "fdi" or self.peek(ahead) is not None or (len(values) + 2) % 3 != 0:
+        after = self.peek(ahead)
+        if self.numbering == "fdi" or (len(values) + 2) % 3 != 0:
+            return False
+        if after is not None and after.text not in FINDING_WORDS:
             return False
         self.pos += ahead
         self.emit(Depths((2, tok.number, *values), span=self.span_from(start)))
