@@ -414,8 +414,8 @@ LEVERS = (
 def levers_main() -> None:
     """The lever table: each lever on the first hearing of every utterance (no repeats, so every lever is
     judged on the same audio), then the product as it is used, a flagged utterance repeated with the tooth,
-    on the test voices, with its breakdown. `--cached`: only exams already recognized whole, no repeats (a
-    quick look while `recognize` is still running)."""
+    on the test voices, with its breakdown. `--cached`: only the exams already recognized whole (the
+    repeats they need are recognized here); `--no-repeats` as well for a quick look."""
     _, count = _args()
     recognitions = Recognitions()
     cached = "--cached" in sys.argv
@@ -440,7 +440,7 @@ def levers_main() -> None:
             print(lines[-1], flush=True)
     product = levers[-1]
     exams = [e for e in selected("test", count) if not cached or recognitions.has(e)]
-    retries = 0 if cached else RETRIES
+    retries = 0 if "--no-repeats" in sys.argv else RETRIES
     final = [replay(e, product, recognitions.get, base.get if base else None, retries=retries) for e in exams]
     t = totals(final)
     report["product_test"] = t
@@ -482,7 +482,7 @@ def levers_main() -> None:
             f"{1000 * statistics.median(decode):.0f} ms.",
         ]
     text = "\n".join(sections) + "\n"
-    if cached:
+    if retries == 0:
         print(text)
         return
     RESULTS.mkdir(exist_ok=True)

@@ -37,6 +37,19 @@ def transcriber() -> Iterator[Any]:
     yield load_transcriber(load_settings())
 
 
+def assert_pms_holds_what_was_charted(
+    chart: dict[SequenceType, dict[int, MeasureRow]], results: Iterable[dict[str, Any]]
+) -> None:
+    """Every value the pipeline charted is in the PMS as charted, and nothing else is, but for the teeth
+    the new exam skipped from the start (the patient's missing teeth, as Open Dental does)."""
+    in_pms = charted_cells(chart)
+    charted = cells_charted_by(results)
+    assert {k: v for k, v in in_pms.items() if not k.startswith("skipped:")} == {
+        k: v for k, v in charted.items() if not k.startswith("skipped:")
+    }
+    assert {k for k in charted if k.startswith("skipped:")} <= set(in_pms)
+
+
 def cells_charted_by(results: Iterable[dict[str, Any]]) -> dict[str, int]:
     """The chart cells the pipeline wrote, from its per-utterance JSON (the last edit of a row wins).
     Recognition differs between CPUs; what reaches the PMS must equal what the pipeline charted."""

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import SAMPLES, cells_charted_by
+from tests.conftest import SAMPLES, assert_pms_holds_what_was_charted
 from tests.test_sandbox_pms import MARIADB_URL, _mariadb_engine
-from voicechart.accuracy import charted_cells, score_chart
+from voicechart.accuracy import score_chart
 from voicechart.pms.odapi import wire
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.records import MeasureRow, SequenceType
@@ -96,7 +96,7 @@ def test_sample_through_the_api_gives_the_expected_chart(
             metadata.drop_all(engine)
         engine.dispose()
     assert len(exams) == 1
-    assert charted_cells(chart) == cells_charted_by(r.to_json() for r in run.results)
+    assert_pms_holds_what_was_charted(chart, [r.to_json() for r in run.results])
     score = score_chart(entry["expected_chart"], chart)
     assert score.accuracy >= ACCURACY_FLOOR, (score.wrong_cells, score.missing_cells)
     assert run.wrong_unflagged == ()
@@ -195,6 +195,6 @@ def test_server_killed_for_30_s_mid_exam_loses_and_duplicates_nothing(
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
     assert len(exams) == 1
-    assert charted_cells(chart) == cells_charted_by(json.loads(r) for r in results)
+    assert_pms_holds_what_was_charted(chart, [json.loads(r) for r in results])
     score = score_chart(SAMPLES[SAMPLE]["expected_chart"], chart)
     assert score.accuracy >= ACCURACY_FLOOR, (score.wrong_cells, score.missing_cells)

@@ -14,12 +14,15 @@ from dataclasses import dataclass
 
 NOTE_PROMPT = (
     "Clinical note. Subjective: patient reports sensitivity. Objective: generalized gingivitis, bleeding on "
-    "probing, calculus on the lingual, recession on the buccal, furcation involvement, mesial, distal. "
-    "Assessment: localized moderate periodontitis. Plan: scaling and root planing, re-evaluate."
+    "probing, calculus on the lingual of the anteriors, recession on the buccal of the tooth, furcation "
+    "involvement, mesial, distal. Assessment: localized moderate periodontitis. Plan: scaling and root "
+    "planing in quadrants, rinse, re-evaluate."
 )
 """Whisper's initial prompt in note mode: the vocabulary and the shape of a SOAP note. It names no drug or
-material, no number, no tooth and no side of the mouth: Whisper copies words from its prompt into what it
-hears, and a note must never gain a drug, a number or a tooth that nobody said."""
+material, no number, no tooth number and no side of the mouth: Whisper copies words from its prompt into
+what it hears (a prompt ending "Lidocaine with epinephrine." put "And epinephrine." into a note), and a note
+must never gain a drug, a number or a tooth that nobody said. The price, measured: drug names are heard less
+well ("chlorhexidine" came out "Poor Hicksitting" on one voice) — kept with the audio for the dentist."""
 
 MISSPELLINGS: dict[str, str] = {
     "buckle": "buccal",
