@@ -311,6 +311,19 @@ def breakdown(results: list[ExamResult], key: Callable[[ExamResult], str], title
     return lines
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- bench levers: start -->", "<!-- bench levers: end -->"
+
+
+def write_into_readme(levers: list[str], levels: list[str]) -> None:
+    """The lever table and the product's figures by noise level, between the README's markers."""
+    text = README.read_text()
+    if START not in text or END not in text:
+        return
+    table = "\n".join([START, "", *levers, "", *levels, "", END])
+    README.write_text(text[: text.index(START)] + table + text[text.index(END) + len(END) :])
+
+
 def _level_order(name: str) -> tuple[int, str]:
     order = {"clean": 0, "20": 1, "15": 2, "10": 3, "5": 4}
     return (order.get(name, 9), name)
@@ -486,6 +499,7 @@ def levers_main() -> None:
         print(text)
         return
     RESULTS.mkdir(exist_ok=True)
+    write_into_readme(lines, breakdown(final, lambda r: r.exam.level, "noise level (test voices)"))
     (RESULTS / "levers.md").write_text(text)
     (RESULTS / "levers.json").write_text(json.dumps(report, indent=1) + "\n")
     print(text)
