@@ -428,7 +428,8 @@ def levers_main() -> None:
     """The lever table: each lever on the first hearing of every utterance (no repeats, so every lever is
     judged on the same audio), then the product as it is used, a flagged utterance repeated with the tooth,
     on the test voices, with its breakdown. `--cached`: only the exams already recognized whole (the
-    repeats they need are recognized here); `--no-repeats` as well for a quick look."""
+    repeats they need are recognized here); `--no-repeats` as well for a quick look; `--test-only`: the
+    lever rows on the test voices only."""
     _, count = _args()
     recognitions = Recognitions()
     cached = "--cached" in sys.argv
@@ -441,8 +442,9 @@ def levers_main() -> None:
              "utterances flagged |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     report: dict[str, Any] = {"levers": {}}
     final: list[ExamResult] = []
+    splits = ("test",) if "--test-only" in sys.argv else ("dev", "test")
     for lever in levers:
-        for split in ("dev", "test"):
+        for split in splits:
             exams = [e for e in selected(split, count) if not cached or recognitions.has(e)]
             results = [
                 replay(e, lever, recognitions.get, base.get if base else None, retries=0) for e in exams
