@@ -40,6 +40,7 @@ import numpy as np
 from bench.voices import VOICES, Voice, synthesize
 from voicechart.audio.noise import make_noise, mix_at_snr, speech_rms
 from voicechart.audio.sources import decode_file
+from voicechart.clips import write_clip
 from voicechart.dictation.numbering import Numbering
 from voicechart.exam.path import PathOrder
 from voicechart.settings import SAMPLES_DIR
@@ -192,8 +193,7 @@ def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False) -> np.ndar
     out = electrical(mixed, exam.channel)
     if speech_rms(out) == 0:
         raise ValueError(f"{exam.id} utterance {k}: the voice rendered silence for {text!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_wav(path, out)
+    write_clip(path, out)
     return out
 
 
@@ -217,16 +217,6 @@ def clip_path(exam: CorpusExam, k: int, *, named: bool = False) -> Path:
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as wav:
         return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.int16)
-
-
-def write_wav(path: Path, pcm: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp")
-    with wave.open(str(tmp), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(RATE)
-        wav.writeframes(pcm.astype("<i2").tobytes())
-    tmp.replace(path)
 
 
 def _render_exam(index: int) -> str:
