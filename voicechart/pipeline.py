@@ -176,7 +176,11 @@ class Pipeline:
         self.pat_num = pat_num
         self.today = today or dt.date.today()
         self.session_id = journal.start_session(
-            pms_url=pms_url, pat_num=pat_num, model=model_name, operatory=operatory
+            pms_url=pms_url,
+            pat_num=pat_num,
+            model=model_name,
+            operatory=operatory,
+            prov_num=options.provider,
         )
         self.clips_dir = clips_dir / f"session-{self.session_id}"
         self.exam: ExamRecord | None = None

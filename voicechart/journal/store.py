@@ -85,10 +85,16 @@ class Journal:
     def _session(self) -> Session:
         return self._sessions()
 
-    def start_session(self, *, pms_url: str, pat_num: int, model: str, operatory: int | None = None) -> int:
+    def start_session(
+        self, *, pms_url: str, pat_num: int, model: str, operatory: int | None = None, prov_num: int = 0
+    ) -> int:
         with self._session() as s, s.begin():
             row = ExamSessionRow(
-                pms_url=redact_url(pms_url), pat_num=pat_num, model=model, operatory=operatory
+                pms_url=redact_url(pms_url),
+                pat_num=pat_num,
+                model=model,
+                operatory=operatory,
+                prov_num=prov_num,
             )
             s.add(row)
             s.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -26,6 +26,7 @@ class ExamSessionRow(Base):
     pat_num: Mapped[int] = mapped_column(Integer)
     exam_num: Mapped[int | None] = mapped_column(Integer, nullable=True)
     operatory: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    prov_num: Mapped[int] = mapped_column(Integer, default=0)  # who dictated (ProvNum; 0: not known)
     model: Mapped[str] = mapped_column(String(100))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -75,6 +76,7 @@ class ChartEditRow(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     flagged: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str] = mapped_column(String(120), default="dictation")  # or "review by NAME"
     # pending (not in the PMS yet; retried) | committed | rejected (the PMS refused it: a person must look)
     pms_status: Mapped[str] = mapped_column(String(20), default="pending")
     pms_error: Mapped[str] = mapped_column(Text, default="")
@@ -101,6 +103,7 @@ class PmsNoteRow(Base):
     raw_text: Mapped[str] = mapped_column(Text, default="")  # as recognized, before the lexicon's corrections
     corrections: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [[before, after], …]
     dictated_by: Mapped[int] = mapped_column(Integer, default=0)  # ProvNum of the dictating provider
+    supersedes: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the note a correction replaces
     # pending | committed | rejected
     pms_status: Mapped[str] = mapped_column(String(20), default="pending")
     pms_error: Mapped[str] = mapped_column(Text, default="")
@@ -121,3 +124,45 @@ class AuditRow(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(Text, default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")  # hash chain (see Journal.audit)
+    hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class UserRow(Base):
+    """A person who signs in to the review app. Roles: hygienist, dentist, clinic_lead, admin."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))  # Argon2id
+    prov_num: Mapped[int] = mapped_column(Integer, default=0)  # their ProvNum in the PMS (0: none)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: only the token's SHA-256 is stored."""
+
+    __tablename__ = "web_session"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewActionRow(Base):
+    """A reviewer's decision: confirm a value, correct it, chart what an utterance said, correct a note."""
+
+    __tablename__ = "review_action"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))  # confirm | correct | chart | dismiss | correct_note
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_session.id"), nullable=True)
+    utterance_id: Mapped[int | None] = mapped_column(ForeignKey("utterance.id"), nullable=True, index=True)
+    edit_id: Mapped[int | None] = mapped_column(ForeignKey("chart_edit.id"), nullable=True, index=True)
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("pms_note.id"), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
