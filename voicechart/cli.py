@@ -1,4 +1,4 @@
-"""The command line: `voicechart demo | replay | listen | models | chart | pms init`.
+"""The command line: `voicechart demo | replay | listen | serve | web | users | models | chart | pms init`.
 
 Settings are built once here and passed down. Errors a user can fix print one clear line and exit 2.
 """
@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 pms_app = typer.Typer(no_args_is_help=True, help="The practice-management system (PMS) connection.")
 app.add_typer(pms_app, name="pms")
+users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the review app.")
+app.add_typer(users_app, name="users")
 
 PmsOption = Annotated[
     str | None,
@@ -177,6 +179,61 @@ def outbox(
                 typer.echo(f"  exam {edit.exam_num} tooth {edit.tooth} (edit {edit.id}): {edit.pms_error}")
     finally:
         journal.close()
+
+
+# --- the review app ----------------------------------------------------------------------------------------
+@app.command()
+def web(
+    port: Annotated[int | None, typer.Option("--port", help="Port (default: [web] port, 8765).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1: this machine only).")
+    ] = None,
+    pms: PmsOption = None,
+) -> None:
+    """The clinic lead's review app: live charts, every value with its audio, corrections to the PMS."""
+    from voicechart.web.cli import run_web
+
+    run_web(_settings(pms), host=host, port=port)
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option("--role", help="hygienist, dentist, clinic_lead or admin.")],
+    provider: Annotated[
+        int, typer.Option("--provider", help="Their ProvNum in the PMS: they may correct what they dictated.")
+    ] = 0,
+) -> None:
+    """Add a person (password asked twice; or one line on stdin, or VOICECHART_NEW_PASSWORD)."""
+    from voicechart.web import cli as web_cli
+
+    web_cli.users_add(_settings(), name, role, provider)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Everyone who may sign in, with their role."""
+    from voicechart.web import cli as web_cli
+
+    web_cli.users_list(_settings())
+
+
+@users_app.command("password")
+def users_password(name: str) -> None:
+    """Set a new password (closes the person's open sign-ins)."""
+    from voicechart.web import cli as web_cli
+
+    web_cli.users_password(_settings(), name)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: str, enable: Annotated[bool, typer.Option("--enable", help="Enable again instead.")] = False
+) -> None:
+    """Stop a person signing in (their open sign-ins end at once)."""
+    from voicechart.web import cli as web_cli
+
+    web_cli.users_disable(_settings(), name, not enable)
 
 
 # --- models ------------------------------------------------------------------------------------------------

@@ -318,7 +318,7 @@ class Pipeline:
             status=status,
             flag_reason="; ".join(flags),
             readback=readback,
-            timings={},
+            timings=_journal_timings(utt, marks, transcript),
             commands=commands if status == "applied" else (),
             edits=edits,
             exam_num=self.exam.exam_num if self.exam else None,
@@ -521,4 +521,18 @@ def _edit_json(edit: Any) -> dict[str, Any]:
         "tooth_value": edit.after.tooth_value,
         "sites": dict(zip(("MB", "B", "DB", "ML", "L", "DL"), edit.after.sites, strict=True)),
         "flagged": edit.flagged,
+    }
+
+
+def _journal_timings(utt: Utterance, marks: dict[str, float], transcript: Transcript) -> dict[str, float]:
+    """What the journal keeps of an utterance's latency (the review app's dashboard plots it): from the end
+    of speech to the interpreted result, by stage, in milliseconds."""
+    hangover = utt.closed_s - utt.speech_end_s
+    queue = marks["asr_start"] - marks["closed"]
+    apply = marks["applied"] - marks["asr_done"]
+    return {
+        "hangover_ms": round(hangover * 1000, 1),
+        "queue_ms": round(queue * 1000, 1),
+        "asr_ms": round(transcript.seconds * 1000, 1),
+        "speech_end_to_applied_ms": round((hangover + queue + transcript.seconds + apply) * 1000, 1),
     }

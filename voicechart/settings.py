@@ -104,6 +104,19 @@ class PmsSettings(BaseModel):
     flush_timeout_s: float = Field(default=120.0, ge=0)
 
 
+class WebSettings(BaseModel):
+    """The review app (`voicechart web`). It binds to the loopback address unless told otherwise: serving a
+    clinic's LAN needs TLS in front of it (docs/review-app.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    session_hours: float = Field(default=8.0, gt=0)  # a sign-in lasts one working day at most
+    sign_in_max_failures: int = Field(default=5, ge=1)  # per name and per address, in the window below
+    sign_in_window_s: float = Field(default=300.0, gt=0)
+    secure_cookies: bool = True  # browsers accept Secure cookies on http://127.0.0.1 and localhost
+    live_poll_ms: int = Field(default=50, ge=10)  # how often the live view looks for new journal rows
+
+
 def _default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
@@ -126,6 +139,7 @@ class Settings(BaseSettings):
     pms: PmsSettings = PmsSettings()
     audio: AudioSettings = AudioSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    web: WebSettings = WebSettings()
     operatories: list[OperatorySettings] = []
 
     @classmethod

@@ -242,6 +242,10 @@ class Journal:
             row.pms_ref = ref if ref is not None else row.pms_ref
             row.pms_committed_at = utcnow() if status == "committed" else None
 
+    def note(self, note_id: int) -> PmsNoteRow:
+        with self._session() as s:
+            return s.get_one(PmsNoteRow, note_id)
+
     def notes(self, session_id: int | None = None) -> list[PmsNoteRow]:
         """Every note (of one session, if given), oldest first, with its raw text and corrections."""
         with self._session() as s:

@@ -50,6 +50,12 @@ class PmsConnector(Protocol):
         the same note on the same day finds the note already there and writes nothing."""
         ...
 
+    def amend_clinical_note(self, pat_num: int, proc_num: int, text: str) -> None:
+        """A corrected clinical note: a new signed procnote on the note's procedure. Open Dental keeps
+        procnotes as history, so the earlier text stays; the newest procnote is the note. If the newest
+        procnote already says `text` (a retry), nothing is written."""
+        ...
+
     def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
         """Every measure row of the exam as the PMS holds it, by sequence type and tooth."""
         ...

@@ -45,6 +45,9 @@ class SqlReadApiWriteConnector:
     def write_clinical_note(self, pat_num: int, note_date: dt.date, text: str, *, prov_num: int = 0) -> int:
         return self.writer.write_clinical_note(pat_num, note_date, text, prov_num=prov_num)
 
+    def amend_clinical_note(self, pat_num: int, proc_num: int, text: str) -> None:
+        self.writer.amend_clinical_note(pat_num, proc_num, text)
+
     def close(self) -> None:
         self.reader.close()
         self.writer.close()

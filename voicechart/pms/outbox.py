@@ -152,6 +152,14 @@ class Outbox:
                 raise PmsError("an exam note without an exam")
             self.connector.append_exam_note(note.exam_num, note.text)
             return None
+        if note.supersedes is not None:
+            original = self.journal.note(note.supersedes)
+            if original.pms_ref is not None:
+                self.connector.amend_clinical_note(note.pat_num, original.pms_ref, note.text)
+                return original.pms_ref
+            if original.pms_status == "pending":
+                raise PmsUnavailable("the note this corrects is not in the PMS yet")
+            # the original never reached the PMS (refused): the correction is the note
         if note.note_date is None:
             raise PmsError("a clinical note without a date")
         return self.connector.write_clinical_note(

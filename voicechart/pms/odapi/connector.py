@@ -168,6 +168,12 @@ class OpenDentalApiConnector:
         self.api.post("procnotes", {"PatNum": pat_num, "ProcNum": proc_num, "Note": text, "isSigned": "true"})
         return proc_num
 
+    def amend_clinical_note(self, pat_num: int, proc_num: int, text: str) -> None:
+        notes = [n for n in self.api.get_all("procnotes", PatNum=pat_num) if int(n["ProcNum"]) == proc_num]
+        if notes and _spaced(str(notes[0]["Note"])) == _spaced(text):
+            return  # most recent first: the correction is already there (a retry)
+        self.api.post("procnotes", {"PatNum": pat_num, "ProcNum": proc_num, "Note": text, "isSigned": "true"})
+
     def close(self) -> None:
         self.api.close()
 

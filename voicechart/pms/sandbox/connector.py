@@ -329,6 +329,32 @@ class SandboxConnector:
             _log.info("clinical note procedure %d for patient %d", proc_num, pat_num)
             return proc_num
 
+    def amend_clinical_note(self, pat_num: int, proc_num: int, text: str) -> None:
+        with self._write() as conn:
+            proc = conn.execute(
+                sa.select(procedurelog.c.PatNum).where(procedurelog.c.ProcNum == proc_num)
+            ).first()
+            if proc is None or int(proc.PatNum) != pat_num:
+                raise PmsError(f"procedure {proc_num} is not this patient's")
+            newest = conn.execute(
+                sa.select(procnote.c.Note)
+                .where(procnote.c.ProcNum == proc_num)
+                .order_by(procnote.c.ProcNoteNum.desc())
+                .limit(1)
+            ).scalar()
+            if newest == text:
+                return
+            conn.execute(
+                sa.insert(procnote).values(
+                    PatNum=pat_num,
+                    ProcNum=proc_num,
+                    EntryDateTime=self._now(),
+                    UserNum=self._user_num,
+                    Note=text,
+                )
+            )
+            _log.info("clinical note procedure %d amended", proc_num)
+
     def close(self) -> None:
         """Dispose of the engine if this connector created it (``from_url``)."""
         if self._owns_engine:

@@ -1,0 +1,118 @@
+"""`voicechart web` (the review app) and `voicechart users …` (who may sign in to it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import typer
+
+from voicechart.errors import VoicechartError
+from voicechart.settings import Settings
+
+PASSWORD_ENV = "VOICECHART_NEW_PASSWORD"
+
+
+def _journal(settings: Settings) -> Any:
+    from voicechart.journal.store import Journal
+
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    return Journal(settings.journal_url)
+
+
+def _password(confirm: bool = True) -> str:
+    """From VOICECHART_NEW_PASSWORD (scripts), a pipe (one line), or asked twice at the terminal."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+    return password
+
+
+def users_add(settings: Settings, name: str, role: str, prov_num: int) -> None:
+    from voicechart.web.accounts import Accounts
+
+    journal = _journal(settings)
+    try:
+        user = Accounts(journal).add(name, role, _password(), prov_num=prov_num)
+        journal.audit(actor="cli", action="user_added", object_type="user", object_id=user.name, detail=role)
+    finally:
+        journal.close()
+    typer.echo(f"Added {user.name} ({user.role}).")
+
+
+def users_list(settings: Settings) -> None:
+    from voicechart.web.accounts import Accounts
+
+    journal = _journal(settings)
+    try:
+        for user, disabled in Accounts(journal).all():
+            prov = f", provider {user.prov_num}" if user.prov_num else ""
+            typer.echo(f"{user.name}: {user.role}{prov}{' (disabled)' if disabled else ''}")
+    finally:
+        journal.close()
+
+
+def users_password(settings: Settings, name: str) -> None:
+    from voicechart.web.accounts import Accounts
+
+    journal = _journal(settings)
+    try:
+        Accounts(journal).set_password(name, _password())
+        journal.audit(actor="cli", action="password_set", object_type="user", object_id=name)
+    finally:
+        journal.close()
+    typer.echo(f"New password set for {name}; their open sign-ins are closed.")
+
+
+def users_disable(settings: Settings, name: str, disabled: bool) -> None:
+    from voicechart.web.accounts import Accounts
+
+    journal = _journal(settings)
+    try:
+        Accounts(journal).set_disabled(name, disabled)
+        journal.audit(
+            actor="cli",
+            action="user_disabled" if disabled else "user_enabled",
+            object_type="user",
+            object_id=name,
+        )
+    finally:
+        journal.close()
+    typer.echo(f"{name} {'disabled' if disabled else 'enabled'}.")
+
+
+def build_web_app(settings: Settings, *, with_outbox: bool = True) -> Any:
+    """The review app on the settings' journal, with its own outbox to the settings' PMS."""
+    from voicechart.journal.store import Journal
+    from voicechart.pms.outbox import Outbox
+    from voicechart.runner import open_connector
+    from voicechart.web.app import create_app
+
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_pms_url
+    journal = Journal(settings.journal_url)
+    outbox = Outbox(journal, open_connector(url, settings), pms_url=url) if with_outbox else None
+    return create_app(settings, journal=journal, connect=lambda: open_connector(url, settings), outbox=outbox)
+
+
+def run_web(settings: Settings, *, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from voicechart.web.accounts import Accounts
+
+    host = host or settings.web.host
+    port = port or settings.web.port
+    journal = _journal(settings)
+    try:
+        if not Accounts(journal).all():
+            raise VoicechartError("no users yet: add the first with `voicechart users add NAME --role admin`")
+    finally:
+        journal.close()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"Serving on {host}: put TLS in front of it (docs/review-app.md).", err=True)
+    typer.echo(f"Review app on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    # no access log: URLs of searches carry words and names
+    uvicorn.run(build_web_app(settings), host=host, port=port, log_level="warning", access_log=False)

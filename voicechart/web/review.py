@@ -1,0 +1,303 @@
+"""A reviewer's decisions: confirm a marked value, correct a value, chart what an unclear utterance said,
+dismiss an utterance that had nothing to chart, correct a clinical note.
+
+Each decision is one journal transaction: the review action, the chart edit or note it makes (which is the
+outbox: the PMS gets it from there, never lost and never twice) and the audit event. The caller kicks the
+outbox afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from voicechart.errors import VoicechartError
+from voicechart.exam.path import PathOrder
+from voicechart.journal.store import Journal
+from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow, ReviewActionRow, UtteranceRow
+from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType
+from voicechart.web.accounts import User
+
+# What a reviewer may write, by sequence type: the site ranges the exam session itself accepts.
+SITE_RANGES: dict[SequenceType, tuple[int, int]] = {
+    SequenceType.PROBING: (0, 19),
+    SequenceType.GING_MARGIN: (-9, 109),  # recession 0–9, or gingival margin above the CEJ as 100+N
+    SequenceType.MGJ: (0, 19),
+    SequenceType.FURCATION: (1, 3),
+    SequenceType.BLEED_SUP_PLAQ_CALC: (0, 15),
+}
+TOOTH_RANGES: dict[SequenceType, tuple[int, int]] = {
+    SequenceType.MOBILITY: (0, 3),
+    SequenceType.SKIP_TOOTH: (0, 1),
+}
+
+
+class ReviewRefused(VoicechartError):
+    """A decision that cannot be made (not allowed, out of range, nothing to act on)."""
+
+
+def _row_json(row: MeasureRow) -> dict[str, object]:
+    return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
+
+
+def check_value(seq: SequenceType, column: str, value: int) -> None:
+    if column == "tooth":
+        low, high = TOOTH_RANGES.get(seq, (BLANK, BLANK))
+    elif column in SITE_COLUMNS:
+        low, high = SITE_RANGES.get(seq, (BLANK, BLANK))
+    else:
+        raise ReviewRefused(f"no site {column!r}")
+    if value != BLANK and not low <= value <= high:
+        raise ReviewRefused(f"{value} is out of range for {seq.api_name} ({low} to {high}, or blank)")
+
+
+class Reviewer:
+    def __init__(self, journal: Journal, *, path_order: PathOrder = "maxillary_first") -> None:
+        self.journal = journal
+        self.path_order = path_order
+        self._sessions = sessionmaker(journal.engine, expire_on_commit=False)
+
+    def _exam(self, s: object, session_id: int, user: User) -> ExamSessionRow:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        exam = s.get(ExamSessionRow, session_id)
+        if exam is None:
+            raise ReviewRefused("no such exam")
+        if not user.may_correct(exam.prov_num):
+            raise PermissionError("only the clinic lead corrects another person's exam")
+        if exam.exam_num is None:
+            raise ReviewRefused("this session has no perio exam in the PMS")
+        return exam
+
+    def confirm(self, edit_id: int, user: User) -> None:
+        with self._sessions() as s, s.begin():
+            edit = s.get(ChartEditRow, edit_id)
+            if edit is None:
+                raise ReviewRefused("no such value")
+            self._exam(s, edit.session_id, user)
+            if not edit.flagged:
+                raise ReviewRefused("that value carries no review mark")
+            s.add(
+                ReviewActionRow(
+                    user_name=user.name,
+                    action="confirm",
+                    session_id=edit.session_id,
+                    utterance_id=edit.utterance_id,
+                    edit_id=edit.id,
+                    detail={"flag": edit.flagged},
+                )
+            )
+        self.journal.audit(
+            actor=user.name, action="review_confirm", object_type="chart_edit", object_id=str(edit_id)
+        )
+
+    def set_values(
+        self,
+        session_id: int,
+        seq: SequenceType,
+        tooth: int,
+        values: dict[str, int],
+        user: User,
+        *,
+        action: str = "correct",
+        utterance_id: int | None = None,
+    ) -> int:
+        """Make sites (or the row value, column "tooth") of one periomeasure row what the reviewer says; the
+        new row goes to the PMS through the outbox. Returns the new edit's id."""
+        if not 1 <= tooth <= 32:
+            raise ReviewRefused(f"tooth {tooth} is not a permanent tooth")
+        if not values:
+            raise ReviewRefused("nothing to change")
+        for column, value in values.items():
+            check_value(seq, column, value)
+        with self._sessions() as s, s.begin():
+            exam = self._exam(s, session_id, user)
+            assert exam.exam_num is not None
+            latest = s.scalar(
+                select(ChartEditRow)
+                .where(
+                    ChartEditRow.session_id == session_id,
+                    ChartEditRow.sequence_type == int(seq),
+                    ChartEditRow.tooth == tooth,
+                )
+                .order_by(ChartEditRow.id.desc())
+                .limit(1)
+            )
+            if latest is not None:
+                sites = latest.after["sites"]
+                before: MeasureRow | None = MeasureRow(
+                    seq,
+                    tooth,
+                    int(latest.after["tooth_value"]),
+                    (sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]),
+                )
+            else:
+                before = None
+            row = before or MeasureRow(seq, tooth)
+            new_sites = list(row.sites)
+            tooth_value = row.tooth_value
+            for column, value in values.items():
+                if column == "tooth":
+                    tooth_value = value
+                else:
+                    new_sites[SITE_COLUMNS.index(column)] = value
+            after = replace(
+                row,
+                tooth_value=tooth_value,
+                sites=(new_sites[0], new_sites[1], new_sites[2], new_sites[3], new_sites[4], new_sites[5]),
+            )
+            if before is not None and after == before and not latest.flagged:  # type: ignore[union-attr]
+                raise ReviewRefused("the chart already holds those values")
+            edit = ChartEditRow(
+                session_id=session_id,
+                utterance_id=utterance_id
+                if utterance_id is not None
+                else (latest.utterance_id if latest else None),
+                exam_num=exam.exam_num,
+                sequence_type=int(seq),
+                tooth=tooth,
+                before=_row_json(before) if before else None,
+                after=_row_json(after),
+                flagged="",
+                origin=f"review by {user.name}",
+            )
+            s.add(edit)
+            s.flush()
+            s.add(
+                ReviewActionRow(
+                    user_name=user.name,
+                    action=action,
+                    session_id=session_id,
+                    utterance_id=edit.utterance_id,
+                    edit_id=edit.id,
+                    detail={"sequence_type": seq.api_name, "tooth": tooth, "values": values},
+                )
+            )
+            edit_id = edit.id
+        self.journal.audit(
+            actor=user.name,
+            action=f"review_{action}",
+            object_type="periomeasure",
+            object_id=f"exam {exam.exam_num} {seq.api_name} tooth {tooth}",
+            detail=f"edit {edit_id}",
+        )
+        return edit_id
+
+    def chart_utterance(
+        self, utterance_id: int, user: User, *, tooth: int, side: str, depths: tuple[int, int, int]
+    ) -> int:
+        """Chart a tooth side's three depths that an unclear utterance said (the reviewer heard its audio)."""
+        from voicechart.dictation.commands import Side
+        from voicechart.exam.path import ToothSide, site_column, site_order
+
+        with self._sessions() as s:
+            utt = s.get(UtteranceRow, utterance_id)
+            if utt is None:
+                raise ReviewRefused("no such utterance")
+        if side not in ("facial", "lingual"):
+            raise ReviewRefused("side is facial or lingual")
+        if not 1 <= tooth <= 32:
+            raise ReviewRefused(f"tooth {tooth} is not a permanent tooth")
+        ts = ToothSide(tooth, Side(side))
+        parts = site_order(self.path_order, ts)  # the order the hygienist says them on this path
+        values = {site_column(ts, p): d for p, d in zip(parts, depths, strict=True)}
+        return self.set_values(
+            utt.session_id,
+            SequenceType.PROBING,
+            tooth,
+            values,
+            user,
+            action="chart",
+            utterance_id=utterance_id,
+        )
+
+    def dismiss(self, utterance_id: int, user: User, reason: str = "") -> None:
+        with self._sessions() as s, s.begin():
+            utt = s.get(UtteranceRow, utterance_id)
+            if utt is None:
+                raise ReviewRefused("no such utterance")
+            self._exam(s, utt.session_id, user)
+            s.add(
+                ReviewActionRow(
+                    user_name=user.name,
+                    action="dismiss",
+                    session_id=utt.session_id,
+                    utterance_id=utterance_id,
+                    detail={"reason": reason[:200]},
+                )
+            )
+        self.journal.audit(
+            actor=user.name, action="review_dismiss", object_type="utterance", object_id=str(utterance_id)
+        )
+
+    def correct_note(self, note_id: int, text: str, user: User) -> int:
+        """A corrected clinical note: a new note that supersedes the old one. In Open Dental it becomes a new
+        signed procnote on the same procedure, so the note's history stays (never an overwrite)."""
+        text = text.strip()
+        if not text:
+            raise ReviewRefused("a corrected note cannot be empty")
+        if len(text) > 20000:
+            raise ReviewRefused("a note is at most 20,000 characters")
+        with self._sessions() as s, s.begin():
+            note = s.get(PmsNoteRow, note_id)
+            if note is None or note.kind != "clinical_note":
+                raise ReviewRefused("only clinical notes are corrected here")
+            if note.session_id is not None:
+                self._exam_note_owner(s, note.session_id, user)
+            elif not user.reviews_all:
+                raise PermissionError("only the clinic lead corrects this note")
+            newest = s.scalar(
+                select(PmsNoteRow)
+                .where(PmsNoteRow.supersedes == note_id)
+                .order_by(PmsNoteRow.id.desc())
+                .limit(1)
+            )
+            if (newest.text if newest else note.text) == text:
+                raise ReviewRefused("the note already says that")
+            row = PmsNoteRow(
+                session_id=note.session_id,
+                utterance_id=note.utterance_id,
+                kind="clinical_note",
+                pat_num=note.pat_num,
+                exam_num=note.exam_num,
+                note_date=note.note_date or dt.date.today(),
+                prov_num=note.prov_num,
+                text=text,
+                raw_text=note.raw_text,
+                corrections=[],
+                dictated_by=note.dictated_by,
+                supersedes=note_id,
+            )
+            s.add(row)
+            s.flush()
+            s.add(
+                ReviewActionRow(
+                    user_name=user.name,
+                    action="correct_note",
+                    session_id=note.session_id,
+                    utterance_id=note.utterance_id,
+                    note_id=row.id,
+                    detail={"supersedes": note_id},
+                )
+            )
+            new_id = row.id
+        self.journal.audit(
+            actor=user.name,
+            action="review_correct_note",
+            object_type="clinical_note",
+            object_id=f"note {note_id}",
+            detail=f"note {new_id}",
+        )
+        return new_id
+
+    def _exam_note_owner(self, s: object, session_id: int, user: User) -> None:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(s, Session)
+        exam = s.get(ExamSessionRow, session_id)
+        if exam is not None and not user.may_correct(exam.prov_num):
+            raise PermissionError("only the clinic lead corrects another person's note")
