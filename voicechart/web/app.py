@@ -140,7 +140,7 @@ def _audit(request: Request, action: str, object_type: str, object_id: str, deta
 class GuardMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
-        open_path = path == "/health" or path == "/login" or path.startswith("/static/")
+        open_path = path in ("/health", "/login", "/favicon.ico") or path.startswith("/static/")
         if not open_path:
             token = request.cookies.get(SESSION_COOKIE, "")
             signed = await run_in_threadpool(_ctx(request).accounts.session, token) if token else None
@@ -200,10 +200,19 @@ async def health(_request: Request) -> Response:
 
 
 async def login_form(request: Request) -> Response:
-    token = secrets.token_urlsafe(24)
+    # keep the browser's token: several tabs (or a redirected favicon request) must not stale each other
+    existing = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    token = (
+        existing if 20 <= len(existing) <= 64 and existing.replace("-", "").replace("_", "").isalnum() else ""
+    )
+    token = token or secrets.token_urlsafe(24)
     response = _page(request, "login.html", login_csrf=token, error="")
     _set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
+
+
+async def favicon(_request: Request) -> Response:
+    return Response(status_code=204)
 
 
 async def login(request: Request) -> Response:
@@ -737,6 +746,7 @@ def create_app(
 
     routes = [
         Route("/health", health),
+        Route("/favicon.ico", favicon),
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),

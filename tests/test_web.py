@@ -1,0 +1,395 @@
+"""The review app through its HTTP interface: sign-in, roles, CSRF, audit, corrections that reach the PMS
+through the outbox, notes corrected as history, audio, search, exports. A real journal and a real sandbox PMS;
+the exam is journaled as the pipeline journals one (the browser tests use the real pipeline)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from tests.web_fixtures import Clinic, client_for, csrf_of, open_clinic, record, sign_in
+from voicechart.journal.tables import UtteranceRow, WebSessionRow
+from voicechart.pms.records import SequenceType
+from voicechart.pms.sandbox.schema import procnote
+from voicechart.settings import Settings
+from voicechart.web.accounts import Accounts
+from voicechart.web.ratelimit import SignInLimiter
+
+
+@pytest.fixture
+def clinic(settings: Settings) -> Iterator[Clinic]:
+    c = open_clinic(settings)
+    yield c
+    c.journal.close()
+    c.connector.close()
+    c.engine.dispose()
+
+
+@pytest.fixture
+def client(clinic: Clinic) -> Iterator[TestClient]:
+    yield from client_for(clinic)
+
+
+def _audited(clinic: Clinic, action: str) -> list[tuple[str, str, str]]:
+    return [
+        (e.actor, e.object_type, e.object_id) for e in clinic.journal.audit_events() if e.action == action
+    ]
+
+
+def test_every_route_but_health_and_sign_in_needs_a_signed_in_user(
+    client: TestClient, clinic: Clinic
+) -> None:
+    sid, uid = clinic.session_id, clinic.unclear_utterance
+    pages = [
+        "/",
+        "/exams",
+        f"/exams/{sid}",
+        "/queue",
+        "/search?q=x",
+        "/dashboard",
+        f"/utterances/{uid}",
+        f"/exams/{sid}/export.csv",
+        f"/exams/{sid}/export.pdf",
+        f"/notes/{clinic.note_id}",
+    ]
+    for path in pages:
+        response = client.get(path, follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (303, "/login"), path
+    for path in [
+        f"/utterances/{uid}/audio.wav",
+        f"/api/exams/{sid}",
+        "/api/queue",
+        "/api/search",
+        "/events",
+        "/openapi.json",
+    ]:
+        assert client.get(path, follow_redirects=False).status_code in (303, 401), path
+    for path in [
+        f"/edits/{clinic.marked_edit}/confirm",
+        f"/exams/{sid}/values",
+        f"/utterances/{uid}/chart",
+        f"/notes/{clinic.note_id}/correct",
+        "/logout",
+    ]:
+        assert client.post(path, data={}, follow_redirects=False).status_code == 401, path
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_sign_in_sets_a_secure_expiring_cookie_and_is_audited(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead", "wrong password!") == 401
+    assert sign_in(client, "nobody", "wrong password!") == 401
+    page = client.get("/login")
+    token = page.text.split('name="csrf" value="')[1].split('"')[0]
+    response = client.post(
+        "/login",
+        data={"csrf": token, "name": "lead", "password": "correct horse battery"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("vc_session="))
+    assert {"HttpOnly", "Secure", "SameSite=strict"} <= {p.strip() for p in cookie.split(";")}
+    assert "Max-Age=28800" in cookie
+    assert client.get("/").status_code == 200
+    assert ("lead", "user", "lead") in _audited(clinic, "sign_in")
+    assert len(_audited(clinic, "sign_in_failed")) == 2
+    # the password is stored as an Argon2id hash only
+    with clinic.journal.engine.connect() as conn:
+        hashes = [r[0] for r in conn.execute(sa.text("SELECT password_hash FROM app_user"))]
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert not any("correct horse" in h for h in hashes)
+
+
+def test_sign_in_without_the_form_token_is_refused(client: TestClient) -> None:
+    response = client.post("/login", data={"name": "lead", "password": "correct horse battery"})
+    assert response.status_code == 403
+
+
+def test_repeated_failures_are_throttled_even_with_the_right_password(client: TestClient) -> None:
+    for _ in range(5):
+        assert sign_in(client, "lead", "guess guess guess") == 401
+    assert sign_in(client, "lead") == 429
+
+
+def test_limiter_window_slides() -> None:
+    now = [0.0]
+    limiter = SignInLimiter(max_failures=2, window_s=60, clock=lambda: now[0])
+    limiter.failed("a")
+    limiter.failed("a")
+    assert limiter.retry_after_s("a") == pytest.approx(60)
+    now[0] = 61
+    assert limiter.retry_after_s("a") == 0
+
+
+def test_an_expired_or_signed_out_session_lets_nobody_in(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    with clinic.journal.engine.begin() as conn:
+        conn.execute(
+            update(WebSessionRow).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert client.get("/", follow_redirects=False).status_code == 303
+    assert sign_in(client, "lead") == 303
+    client.post("/logout", data={"csrf": csrf_of(client)})
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_security_headers_on_every_answer(client: TestClient) -> None:
+    for response in (client.get("/login"), client.get("/health"), client.get("/", follow_redirects=False)):
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_post_without_the_csrf_token_changes_nothing(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    before = len(clinic.journal.pending_edits())
+    response = client.post(
+        f"/exams/{clinic.session_id}/values",
+        data={"sequence_type": "Probing", "tooth": "3", "column": "DB", "value": "5"},
+    )
+    assert response.status_code == 403
+    assert len(clinic.journal.pending_edits()) == before
+
+
+def test_the_exam_page_shows_the_chart_marks_and_previous_exam_and_is_audited(
+    client: TestClient, clinic: Clinic
+) -> None:
+    assert sign_in(client, "lead") == 303
+    page = client.get(f"/exams/{clinic.session_id}")
+    assert page.status_code == 200
+    assert "James Carter" in page.text
+    # tooth 4's 7 mm: deep, worse than the previous exam's 2 mm, and marked for review
+    assert 'class="site deep worse marked" data-tooth="4" data-site="MB"' in page.text
+    assert "Previous exam" in page.text
+    assert ("lead", "exam_session", str(clinic.session_id)) in _audited(clinic, "view_transcript")
+    data = client.get(f"/api/exams/{clinic.session_id}").json()
+    assert [(m["IntTooth"], m["site"]) for m in data["marks"]] == [(4, "B"), (4, "DB"), (4, "MB")]
+
+
+def test_a_correction_reaches_the_pms_through_the_outbox_and_is_audited(
+    client: TestClient, clinic: Clinic
+) -> None:
+    assert sign_in(client, "lead") == 303
+    response = client.post(
+        f"/exams/{clinic.session_id}/values",
+        data={
+            "csrf": csrf_of(client),
+            "sequence_type": "Probing",
+            "tooth": "4",
+            "column": "MB",
+            "value": "4",
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    clinic.outbox.drain()
+    row = clinic.connector.read_chart(clinic.exam_num)[SequenceType.PROBING][4]
+    assert row.sites[:3] == (4, 3, 3)
+    assert not clinic.journal.pending_edits()
+    assert ("lead", "periomeasure", f"exam {clinic.exam_num} Probing tooth 4") in _audited(
+        clinic, "review_correct"
+    )
+    data = client.get(f"/api/exams/{clinic.session_id}").json()
+    assert data["marks"] == []  # the corrected row carries no mark
+    # correcting again to the same value changes nothing, out of range is refused
+    assert (
+        client.post(
+            f"/exams/{clinic.session_id}/values",
+            data={
+                "csrf": csrf_of(client),
+                "sequence_type": "Probing",
+                "tooth": "4",
+                "column": "MB",
+                "value": "4",
+            },
+        ).status_code
+        == 400
+    )
+    assert (
+        client.post(
+            f"/exams/{clinic.session_id}/values",
+            data={
+                "csrf": csrf_of(client),
+                "sequence_type": "Probing",
+                "tooth": "4",
+                "column": "MB",
+                "value": "25",
+            },
+        ).status_code
+        == 400
+    )
+
+
+def test_confirming_a_marked_value_clears_its_mark_without_a_pms_write(
+    client: TestClient, clinic: Clinic
+) -> None:
+    assert sign_in(client, "lead") == 303
+    before = len(_audited(clinic, "pms_write"))
+    response = client.post(f"/edits/{clinic.marked_edit}/confirm", data={"csrf": csrf_of(client)})
+    assert response.status_code == 200
+    assert client.get(f"/api/exams/{clinic.session_id}").json()["marks"] == []
+    assert [i["kind"] for i in client.get("/api/queue").json()["items"]] == ["not_charted"]
+    assert len(_audited(clinic, "pms_write")) == before
+
+
+def test_charting_what_an_unclear_utterance_said(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    response = client.post(
+        f"/utterances/{clinic.unclear_utterance}/chart",
+        data={"csrf": csrf_of(client), "tooth": "5", "side": "facial", "d0": "3", "d1": "3", "d2": "4"},
+    )
+    assert response.status_code == 200
+    clinic.outbox.drain()
+    row = clinic.connector.read_chart(clinic.exam_num)[SequenceType.PROBING][5]
+    assert row.sites[:3] == (4, 3, 3)  # spoken distal, mid, mesial on the upper right: MB=4, B=3, DB=3
+    assert "not_charted" not in [i["kind"] for i in client.get("/api/queue").json()["items"]]
+
+
+def test_a_hygienist_corrects_her_own_exams_only(
+    client: TestClient, clinic: Clinic, settings: Settings
+) -> None:
+    data = {"sequence_type": "Probing", "tooth": "3", "column": "DB", "value": "4"}
+    assert sign_in(client, "other") == 303
+    assert (
+        client.post(f"/exams/{clinic.session_id}/values", data={**data, "csrf": csrf_of(client)}).status_code
+        == 403
+    )
+    client.post("/logout", data={"csrf": csrf_of(client)})
+    assert sign_in(client, "hanna") == 303
+    assert (
+        client.post(f"/exams/{clinic.session_id}/values", data={**data, "csrf": csrf_of(client)}).status_code
+        == 200
+    )
+
+
+def test_a_corrected_note_is_a_new_procnote_and_the_original_stays(
+    client: TestClient, clinic: Clinic
+) -> None:
+    assert sign_in(client, "lead") == 303
+    page = client.get(f"/notes/{clinic.note_id}")
+    assert "What the lexicon changed" in page.text
+    corrected = "Patient reports no pain. Plan: recall in four months."
+    response = client.post(
+        f"/notes/{clinic.note_id}/correct", data={"csrf": csrf_of(client), "text": corrected}
+    )
+    assert response.status_code == 200
+    clinic.outbox.drain()
+    original = clinic.journal.note(clinic.note_id)
+    with clinic.engine.connect() as conn:
+        notes = [
+            r.Note
+            for r in conn.execute(
+                sa.select(procnote)
+                .where(procnote.c.ProcNum == original.pms_ref)
+                .order_by(procnote.c.ProcNoteNum)
+            )
+        ]
+    assert notes == [original.text, corrected]
+    assert ("lead", "clinical_note", f"note {clinic.note_id}") in _audited(clinic, "review_correct_note")
+
+
+def test_audio_is_served_only_from_the_clips_and_every_listen_is_audited(
+    client: TestClient, clinic: Clinic, tmp_path: Path
+) -> None:
+    assert sign_in(client, "lead") == 303
+    audio = client.get(f"/utterances/{clinic.unclear_utterance}/audio.wav")
+    assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+    assert ("lead", "utterance", str(clinic.unclear_utterance)) in _audited(clinic, "listen_audio")
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"RIFF not a clip")
+    with clinic.journal.engine.begin() as conn:
+        conn.execute(
+            update(UtteranceRow)
+            .where(UtteranceRow.id == clinic.unclear_utterance)
+            .values(clip_path=str(clinic.settings.clips_dir / ".." / ".." / secret.name))
+        )
+    assert client.get(f"/utterances/{clinic.unclear_utterance}/audio.wav").status_code == 404
+    assert client.get("/utterances/..%2F..%2Fetc%2Fpasswd/audio.wav").status_code in (400, 404)
+
+
+def test_search_finds_words_by_patient_and_operatory(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    assert "three tree for" in client.get("/search", params={"q": "tree"}).text
+    assert "recall in three months" in client.get("/search", params={"q": "recall", "patient": "carter"}).text
+    assert "Nothing found" in client.get("/search", params={"q": "tree", "operatory": "7"}).text
+    assert client.get("/search", params={"q": "x", "date": "yesterday"}).status_code == 400
+    assert ("lead", "search", "results") in _audited(clinic, "view_transcript")
+    assert client.get("/api/search", params={"q": "%"}).json() == []  # wildcards are words, not patterns
+
+
+def test_exports_csv_and_pdf(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    lines = client.get(f"/exams/{clinic.session_id}/export.csv").text.splitlines()
+    assert lines[0].startswith("tooth,site,depth") and len(lines) == 1 + 32 * 6
+    assert "4,MB,7,,,,,,,,," in lines
+    pdf = client.get(f"/exams/{clinic.session_id}/export.pdf")
+    assert pdf.content[:5] == b"%PDF-" and pdf.headers["content-type"] == "application/pdf"
+
+
+def test_dashboard_and_today_show_the_figures(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    today = client.get("/")
+    assert "Operatory 1" in today.text and "James Carter" in today.text
+    dashboard = client.get("/dashboard")
+    assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 8
+    assert "33 %" in dashboard.text  # one of three utterances was not charted
+
+
+def test_openapi_describes_the_json_endpoints_and_they_answer_as_described(
+    client: TestClient, clinic: Clinic
+) -> None:
+    assert sign_in(client, "lead") == 303
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/health", "/api/exams/{session_id}", "/api/queue", "/api/search"}
+    assert client.get(f"/api/exams/{clinic.session_id}").status_code == 200
+    assert client.get("/api/exams/999999").status_code == 404
+    assert client.get("/api/exams/99999999999999999999").status_code == 400
+
+
+def test_users_need_a_real_password_and_a_known_role(clinic: Clinic) -> None:
+    from voicechart.errors import VoicechartError
+
+    accounts = Accounts(clinic.journal)
+    with pytest.raises(VoicechartError, match="10 characters"):
+        accounts.add("x", "admin", "short")
+    with pytest.raises(VoicechartError, match="unknown role"):
+        accounts.add("x", "boss", "long enough password")
+    with pytest.raises(VoicechartError, match="already"):
+        accounts.add("lead", "admin", "long enough password")
+    accounts.set_disabled("hanna", True)
+    assert accounts.authenticate("hanna", "correct horse battery") is None
+
+
+def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Settings) -> None:
+    import asyncio
+
+    from voicechart.web.live import LiveHub
+    from voicechart.web.readmodel import ReadModel
+
+    async def scenario() -> str:
+        hub = LiveHub(ReadModel(clinic.journal), poll_s=0.02)
+        await hub.start()
+        stream = hub.events(clinic.session_id)
+        assert (await anext(stream)).startswith("retry:")
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.1)
+        await asyncio.to_thread(
+            record,
+            clinic.journal,
+            settings.clips_dir,
+            clinic.session_id,
+            9,
+            "next tooth",
+            exam_num=clinic.exam_num,
+        )
+        event = await asyncio.wait_for(waiting, timeout=5)
+        await hub.stop()
+        return event
+
+    event = asyncio.run(scenario())
+    assert event.startswith("event: change") and str(clinic.session_id) in event
