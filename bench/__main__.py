@@ -15,6 +15,7 @@ from bench import (
     recognizer,
     text_level,
     vad,
+    web,
 )
 
 BENCHES = {
@@ -32,6 +33,7 @@ BENCHES = {
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
     "notes-corpus": notes_corpus.main,
+    "web": web.main,
 }
 
 WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus")

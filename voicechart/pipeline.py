@@ -437,7 +437,7 @@ class Pipeline:
     def _ensure_session(self) -> ExamSession:
         if self.session is None:
             self.exam = self.connector.open_exam(self.pat_num, self.today)
-            self.journal.set_exam(self.session_id, self.exam.exam_num)
+            self.journal.set_exam(self.session_id, self.exam.exam_num, prov_num=self.exam.prov_num)
             previous = self.connector.previous_exam(self.pat_num, self.today)
             self.session = ExamSession(
                 path_order=self.options.path_order,

@@ -114,7 +114,7 @@ class WebSettings(BaseModel):
     sign_in_max_failures: int = Field(default=5, ge=1)  # per name and per address, in the window below
     sign_in_window_s: float = Field(default=300.0, gt=0)
     secure_cookies: bool = True  # browsers accept Secure cookies on http://127.0.0.1 and localhost
-    live_poll_ms: int = Field(default=50, ge=10)  # how often the live view looks for new journal rows
+    live_poll_ms: int = Field(default=25, ge=10)  # how often the live view looks for new journal rows
 
 
 def _default_data_dir() -> Path:

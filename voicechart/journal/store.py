@@ -100,10 +100,14 @@ class Journal:
             s.flush()
             return row.id
 
-    def set_exam(self, session_id: int, exam_num: int) -> None:
+    def set_exam(self, session_id: int, exam_num: int, *, prov_num: int = 0) -> None:
+        """The session's perio exam in the PMS; when nobody said who dictates (`--provider`), the exam's
+        provider is taken as the person charting (the review app lets them correct their own exams)."""
         with self._session() as s, s.begin():
             row = s.get_one(ExamSessionRow, session_id)
             row.exam_num = exam_num
+            if not row.prov_num:
+                row.prov_num = prov_num
 
     def end_session(self, session_id: int) -> None:
         with self._session() as s, s.begin():

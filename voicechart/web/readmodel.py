@@ -270,7 +270,7 @@ class ReadModel:
                 for v in r.sites
                 if v != BLANK
             )
-            to_review = len(self.queue(o.session_id).items)
+            to_review = len(self.queue(o.session_id, views={o.session_id: view}).items)
             result.append(
                 OperatoryToday(
                     o.operatory,
@@ -291,8 +291,10 @@ class ReadModel:
             return list(s.scalars(select(ExamSessionRow).order_by(ExamSessionRow.id.desc()).limit(limit)))
 
     # --- the review queue ----------------------------------------------------------------------------------
-    def queue(self, session_id: int | None = None) -> Queue:
+    def queue(self, session_id: int | None = None, *, views: dict[int, ExamView] | None = None) -> Queue:
+        """What waits for a person (of one exam, if given). `views`: exams already read (not read again)."""
         queue = Queue()
+        views = views or {}
         with self._s() as s:
             reviewed_utterances = set(
                 s.scalars(
@@ -335,7 +337,7 @@ class ReadModel:
             queue.pending_edits = int(s.scalar(pending_edits) or 0)
             queue.pending_notes = int(s.scalar(pending_notes) or 0)
         for sid in marked_sessions:
-            view = self.exam(sid)
+            view = views.get(sid) or self.exam(sid)
             if view is None:
                 continue
             by_edit: dict[int, list[SiteKey]] = defaultdict(list)
