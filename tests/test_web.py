@@ -5,6 +5,7 @@ the exam is journaled as the pipeline journals one (the browser tests use the re
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,6 +274,7 @@ def test_a_corrected_note_is_a_new_procnote_and_the_original_stays(
     assert sign_in(client, "lead") == 303
     page = client.get(f"/notes/{clinic.note_id}")
     assert "What the lexicon changed" in page.text
+    assert f"/utterances/{clinic.note_passage}/audio.wav" in page.text  # the passage it was dictated in
     corrected = "Patient reports no pain. Plan: recall in four months."
     response = client.post(
         f"/notes/{clinic.note_id}/correct", data={"csrf": csrf_of(client), "text": corrected}
@@ -337,7 +339,7 @@ def test_dashboard_and_today_show_the_figures(client: TestClient, clinic: Clinic
     assert "Operatory 1" in today.text and "James Carter" in today.text
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 8
-    assert "33 %" in dashboard.text  # one of three utterances was not charted
+    assert "25 %" in dashboard.text  # one of four utterances was not charted
 
 
 def test_openapi_describes_the_json_endpoints_and_they_answer_as_described(
@@ -393,3 +395,31 @@ def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Sett
 
     event = asyncio.run(scenario())
     assert event.startswith("event: change") and str(clinic.session_id) in event
+
+
+def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) -> None:
+    import socket
+
+    import httpx
+
+    from voicechart.web.cli import start_web_in_background
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    assert not start_web_in_background(settings, port=port)  # nobody could sign in: not started
+    clinic = open_clinic(settings)
+    try:
+        assert start_web_in_background(settings, port=port)
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False).status_code == 303
+    finally:
+        clinic.journal.close()
+        clinic.connector.close()
+        clinic.engine.dispose()

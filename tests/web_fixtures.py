@@ -43,6 +43,7 @@ class Clinic:
     marked_edit: int
     unclear_utterance: int
     note_id: int
+    note_passage: int
     app: object
 
 
@@ -128,6 +129,15 @@ def open_clinic(settings: Settings) -> Clinic:
         status="flagged",
         flag="tooth 5 facial: not heard clearly",
     )
+    passage, _ = record(
+        journal,
+        clips,
+        sid,
+        4,
+        "patient reports no pain plan recall in 3 months",
+        exam_num=exam.exam_num,
+        status="note",
+    )
     note_id = journal.add_note(
         kind="clinical_note",
         pat_num=PATIENT,
@@ -146,7 +156,18 @@ def open_clinic(settings: Settings) -> Clinic:
     accounts.add("other", "hygienist", PASSWORD, prov_num=99)
     app = create_app(settings, journal=journal, connect=lambda: SandboxConnector(engine), outbox=outbox)
     return Clinic(
-        settings, journal, engine, connector, outbox, sid, exam.exam_num, marked[0], unclear, note_id, app
+        settings,
+        journal,
+        engine,
+        connector,
+        outbox,
+        sid,
+        exam.exam_num,
+        marked[0],
+        unclear,
+        note_id,
+        passage,
+        app,
     )
 
 

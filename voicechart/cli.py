@@ -534,10 +534,17 @@ def serve(
     feedback: Annotated[
         bool, typer.Option("--feedback/--no-feedback", help="Earcons (and readback) for microphones.")
     ] = True,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web/--no-web", help="Also serve the review app ([web] host and port) once users exist."
+        ),
+    ] = True,
+    web_port: Annotated[int | None, typer.Option("--web-port", help="The review app's port.")] = None,
 ) -> None:
     """A station: every operatory's pipeline in one process, sharing one loaded model, served in turn.
     Each operatory takes its patient from today's schedule; on a microphone it goes on with the next
-    scheduled patient after "end exam"."""
+    scheduled patient after "end exam". With users added, it serves the review app too."""
     from voicechart.runner import load_transcriber
     from voicechart.station import OperatorySource, Station
 
@@ -566,6 +573,10 @@ def serve(
         notify=_notify,
         feedback=feedback and any(s.source.startswith("mic") for s in sources),
     )
+    if web:
+        from voicechart.web.cli import start_web_in_background
+
+        start_web_in_background(settings, port=web_port)
     failed = station.run()
     if failed:
         raise VoicechartError(f"{failed} operatory(ies) stopped: {station.failures}")

@@ -115,6 +115,8 @@ class WebSettings(BaseModel):
     sign_in_window_s: float = Field(default=300.0, gt=0)
     secure_cookies: bool = True  # browsers accept Secure cookies on http://127.0.0.1 and localhost
     live_poll_ms: int = Field(default=25, ge=10)  # how often the live view looks for new journal rows
+    tls_certfile: str = ""  # serve HTTPS directly (PEM certificate chain) …
+    tls_keyfile: str = ""  # … and its private key (keep it outside the repository)
 
 
 def _default_data_dir() -> Path:

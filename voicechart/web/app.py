@@ -423,10 +423,7 @@ async def note_page(request: Request) -> Response:
     if note is None:
         raise HTTPException(404, "no such note")
     corrections = await run_in_threadpool(ctx.read.corrections_of, note_id)
-    utterances = ctx.read.exam(note.session_id).utterances if note.session_id else []  # type: ignore[union-attr]
-    passages = [
-        u for u in utterances if u.status == "note" or (note.utterance_id and u.id == note.utterance_id)
-    ]
+    passages = await run_in_threadpool(_note_passages, ctx, note)
     session = ctx.read.exam_session(note.session_id) if note.session_id else None
     _audit(request, "view_transcript", "note", str(note_id))
     may = _user(request).user.may_correct(session.prov_num if session else 0)
@@ -434,6 +431,27 @@ async def note_page(request: Request) -> Response:
         request, "note.html", note=note, corrections=corrections, passages=passages, session=session,
         patient=ctx.patient_name(note.pat_num), may_correct=may,
     )  # fmt: skip
+
+
+def _note_passages(ctx: WebContext, note: Any) -> list[Any]:
+    """The utterances a clinical note was dictated in: the session's note passages after the previous note
+    (a correction shows the passages of the note it corrects)."""
+    if note.session_id is None:
+        return []
+    view = ctx.read.exam(note.session_id)
+    if view is None:
+        return []
+    originals = [n for n in view.notes if n.supersedes is None]
+    target = next((n for n in originals if n.id == (note.supersedes or note.id)), note)
+    earlier = [n.created_at for n in originals if n.id < target.id]
+    start = max(earlier) if earlier else None
+    return [
+        u
+        for u in view.utterances
+        if (u.status == "note" or u.id == target.utterance_id)
+        and u.created_at <= target.created_at
+        and (start is None or u.created_at > start)
+    ]
 
 
 async def search_page(request: Request) -> Response:

@@ -98,6 +98,34 @@ def build_web_app(settings: Settings, *, with_outbox: bool = True) -> Any:
     return create_app(settings, journal=journal, connect=lambda: open_connector(url, settings), outbox=outbox)
 
 
+def start_web_in_background(settings: Settings, *, port: int | None = None) -> bool:
+    """The review app on a daemon thread beside a station (`voicechart serve`); only once users exist."""
+    import threading
+
+    import uvicorn
+
+    from voicechart.web.accounts import Accounts
+
+    journal = _journal(settings)
+    try:
+        has_users = bool(Accounts(journal).all())
+    finally:
+        journal.close()
+    if not has_users:
+        typer.echo(
+            "Review app not started: add a user with `voicechart users add NAME --role admin`.", err=True
+        )
+        return False
+    host, port = settings.web.host, port or settings.web.port
+    config = uvicorn.Config(
+        build_web_app(settings), host=host, port=port, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="voicechart-web", daemon=True).start()
+    typer.echo(f"Review app on http://{host}:{port}/", err=True)
+    return True
+
+
 def run_web(settings: Settings, *, host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -111,8 +139,22 @@ def run_web(settings: Settings, *, host: str | None, port: int | None) -> None:
             raise VoicechartError("no users yet: add the first with `voicechart users add NAME --role admin`")
     finally:
         journal.close()
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"Serving on {host}: put TLS in front of it (docs/review-app.md).", err=True)
-    typer.echo(f"Review app on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    tls = bool(settings.web.tls_certfile and settings.web.tls_keyfile)
+    if host not in ("127.0.0.1", "localhost", "::1") and not tls:
+        typer.echo(
+            f"Serving on {host} without TLS: set [web] tls_certfile/tls_keyfile or put a TLS proxy in front "
+            "(docs/review-app.md).",
+            err=True,
+        )
+    scheme = "https" if tls else "http"
+    typer.echo(f"Review app on {scheme}://{host}:{port}/ (Ctrl-C stops it)", err=True)
     # no access log: URLs of searches carry words and names
-    uvicorn.run(build_web_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        build_web_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=settings.web.tls_certfile or None,
+        ssl_keyfile=settings.web.tls_keyfile or None,
+    )
