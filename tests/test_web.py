@@ -196,7 +196,8 @@ def test_a_correction_reaches_the_pms_through_the_outbox_and_is_audited(
         clinic, "review_correct"
     )
     data = client.get(f"/api/exams/{clinic.session_id}").json()
-    assert data["marks"] == []  # the corrected row carries no mark
+    # the corrected site carries no mark; the two the reviewer did not touch still do
+    assert [(m["IntTooth"], m["site"]) for m in data["marks"]] == [(4, "B"), (4, "DB")]
     # correcting again to the same value changes nothing, out of range is refused
     assert (
         client.post(
@@ -423,3 +424,58 @@ def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) ->
         clinic.journal.close()
         clinic.connector.close()
         clinic.engine.dispose()
+
+
+def test_review_marks_follow_each_site(clinic: Clinic) -> None:
+    """Confirming one flagged edit of a row leaves the marks another flagged edit put on the same row; an
+    unflagged dictated edit of the row clears them all."""
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.pms.records import MeasureRow
+    from voicechart.web.accounts import Accounts
+    from voicechart.web.readmodel import ReadModel
+    from voicechart.web.review import Reviewer
+
+    sid, exam, clips = clinic.session_id, clinic.exam_num, clinic.settings.clips_dir
+    facial = MeasureRow(SequenceType.PROBING, 12, sites=(3, 3, 3, -1, -1, -1))
+    both = MeasureRow(SequenceType.PROBING, 12, sites=(3, 3, 3, 4, 4, 4))
+    _, (first,) = record(
+        clinic.journal,
+        clips,
+        sid,
+        20,
+        "3 3 3",
+        exam_num=exam,
+        edits=(ChartEdit(SequenceType.PROBING, 12, None, facial, flagged="unsure"),),
+    )
+    _, (second,) = record(
+        clinic.journal,
+        clips,
+        sid,
+        21,
+        "4 4 4",
+        exam_num=exam,
+        edits=(ChartEdit(SequenceType.PROBING, 12, facial, both, flagged="unsure"),),
+    )
+
+    def marked() -> set[str]:
+        view = ReadModel(clinic.journal).exam(sid)
+        assert view is not None
+        return {k[2] for k in view.marks if k[1] == 12}
+
+    assert marked() == {"MB", "B", "DB", "ML", "L", "DL"}
+    lead = Accounts(clinic.journal).authenticate("lead", "correct horse battery")
+    assert lead is not None
+    Reviewer(clinic.journal).confirm(second, lead)
+    assert marked() == {"MB", "B", "DB"}
+    again = MeasureRow(SequenceType.PROBING, 12, sites=(3, 2, 3, 4, 4, 4))
+    record(
+        clinic.journal,
+        clips,
+        sid,
+        22,
+        "tooth 12 buccal 3 2 3",
+        exam_num=exam,
+        edits=(ChartEdit(SequenceType.PROBING, 12, both, again),),
+    )
+    assert marked() == set()
+    assert first < second

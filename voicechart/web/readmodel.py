@@ -1,9 +1,10 @@
 """What the review app shows, read from the journal: the operatories today, an exam's chart with the source
 and review state of every value, the review queue, search, and the figures for the dashboard.
 
-A value's review mark: the chart edit that last changed the site was flagged by the exam session, and no
-later edit of that row cleared the flags, and no reviewer confirmed it. Edits carry their row's flags (the
-session keeps them per site; the journal per row), so every site a flagged edit changed carries the mark.
+A value's review mark: the dictated chart edit that last changed the site was flagged by the exam session,
+no later dictated edit of that row came without flags (the session's doubt about the row is gone), no
+reviewer confirmed that edit and no reviewer set the site since. Edits carry their row's flags (the session
+keeps them per site; the journal per row), so every site a flagged edit changed carries the mark.
 """
 
 from __future__ import annotations
@@ -172,27 +173,27 @@ class ReadModel:
             session, {}, {}, {}, {e.id: e for e in edits}, utterances, dict(commands), notes, reviews
         )
         confirmed = {r.edit_id for r in reviews if r.action == "confirm" and r.edit_id is not None}
-        row_flagged: dict[tuple[int, int], bool] = {}
         for edit in edits:
             before = _row(edit.before, edit.sequence_type, edit.tooth)
             after = _row(edit.after, edit.sequence_type, edit.tooth)
             view.chart.setdefault(SequenceType(edit.sequence_type), {})[edit.tooth] = after
-            flagged = bool(edit.flagged) and edit.id not in confirmed
-            row_flagged[(edit.sequence_type, edit.tooth)] = flagged
+            dictated = edit.origin == "dictation"
+            if dictated and not edit.flagged:
+                # the session keeps no doubt about this row any more (a repeat, a correction by voice)
+                for key in [k for k in view.marks if (k[0], k[1]) == (edit.sequence_type, edit.tooth)]:
+                    del view.marks[key]
+            mark = dictated and bool(edit.flagged) and edit.id not in confirmed
             for column in _changed(before, after):
                 key = (edit.sequence_type, edit.tooth, column)
                 view.sources[key] = edit.id
-                if flagged:
+                if mark:
                     view.marks[key] = Mark(edit.flagged, edit.id)
                 else:
-                    view.marks.pop(key, None)
+                    view.marks.pop(key, None)  # confirmed, or set by a reviewer
             if edit.pms_status == "pending":
                 view.pending += 1
             elif edit.pms_status == "rejected":
                 view.rejected += 1
-        for key in list(view.marks):
-            if not row_flagged.get((key[0], key[1]), False):
-                del view.marks[key]  # a later edit of the row (a repeat, a correction) cleared its flags
         return view
 
     def utterance(
