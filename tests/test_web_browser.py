@@ -212,6 +212,8 @@ def test_the_review_app_in_a_browser(clinic: ClinicProcesses, page: Any) -> None
         text=True,
     )
     page.wait_for_selector("a.card[data-session]", timeout=90_000)  # Today updates itself: no reload
+    page.wait_for_timeout(3000)
+    page.screenshot(path=str(OUTPUT / "01-today-live.png"))
     page.click("a.card[data-session]")
     page.wait_for_selector("body[data-live-open='1']")
     session_id = int(page.get_attribute("body", "data-session") or 0)
