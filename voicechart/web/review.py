@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import replace
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from voicechart.errors import VoicechartError
 from voicechart.exam.path import PathOrder
@@ -60,10 +60,7 @@ class Reviewer:
         self.path_order = path_order
         self._sessions = sessionmaker(journal.engine, expire_on_commit=False)
 
-    def _exam(self, s: object, session_id: int, user: User) -> ExamSessionRow:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(s, Session)
+    def _exam(self, s: Session, session_id: int, user: User) -> ExamSessionRow:
         exam = s.get(ExamSessionRow, session_id)
         if exam is None:
             raise ReviewRefused("no such exam")
@@ -294,10 +291,7 @@ class Reviewer:
         )
         return new_id
 
-    def _exam_note_owner(self, s: object, session_id: int, user: User) -> None:
-        from sqlalchemy.orm import Session
-
-        assert isinstance(s, Session)
+    def _exam_note_owner(self, s: Session, session_id: int, user: User) -> None:
         exam = s.get(ExamSessionRow, session_id)
         if exam is not None and not user.may_correct(exam.prov_num):
             raise PermissionError("only the clinic lead corrects another person's note")
