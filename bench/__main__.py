@@ -9,6 +9,7 @@ from bench import (
     corpus,
     corpus_eval,
     live,
+    load,
     notes_corpus,
     notes_wer,
     pms_hop,
@@ -34,9 +35,10 @@ BENCHES = {
     "levers": corpus_eval.levers_main,
     "notes-corpus": notes_corpus.main,
     "web": web.main,
+    "load": load.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus")
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "load")
 """The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
 
 if __name__ == "__main__":

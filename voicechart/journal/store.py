@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import CursorResult, Engine, create_engine, event, or_, select, update
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,10 @@ def _row_json(row: MeasureRow | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
+
+
+class _NotAll(Exception):
+    pass
 
 
 class Journal:
@@ -196,7 +200,8 @@ class Journal:
         self.mark_edits([edit_id], status="committed" if committed else "pending", error=error)
 
     def mark_edits(self, edit_ids: list[int], *, status: str, error: str = "") -> None:
-        """Record an attempt for edits written together: committed, pending (will be retried) or rejected."""
+        """Record an attempt for edits written together: committed, pending (will be retried) or rejected.
+        Releases the outbox's claim on them."""
         with self._session() as s, s.begin():
             now = utcnow()
             for row in s.scalars(select(ChartEditRow).where(ChartEditRow.id.in_(edit_ids))):
@@ -204,6 +209,41 @@ class Journal:
                 row.pms_status = status
                 row.pms_error = error
                 row.pms_committed_at = now if status == "committed" else None
+                row.claim, row.claimed_at = "", None
+
+    def claim(self, table: str, ids: list[int], owner: str, *, lease_s: float) -> bool:
+        """Take pending edits (table "chart_edit") or a note ("pms_note") for one outbox to write: all of them,
+        atomically, or none (another outbox is writing some; its claim lapses after `lease_s` if it died)."""
+        model = ChartEditRow if table == "chart_edit" else PmsNoteRow
+        now = utcnow()
+        lapsed = now - dt.timedelta(seconds=lease_s)
+        try:
+            with self._session() as s, s.begin():
+                result: CursorResult[Any] = s.execute(  # type: ignore[assignment]
+                    update(model)
+                    .where(
+                        model.id.in_(ids),
+                        model.pms_status == "pending",
+                        or_(model.claim == "", model.claim == owner, model.claimed_at < lapsed),
+                    )
+                    .values(claim=owner, claimed_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != len(ids):
+                    raise _NotAll  # rolls the partial claim back
+        except _NotAll:
+            return False
+        return True
+
+    def release(self, table: str, ids: list[int], owner: str) -> None:
+        model = ChartEditRow if table == "chart_edit" else PmsNoteRow
+        with self._session() as s, s.begin():
+            s.execute(
+                update(model)
+                .where(model.id.in_(ids), model.claim == owner)
+                .values(claim="", claimed_at=None)
+                .execution_options(synchronize_session=False)
+            )
 
     def add_note(
         self,
@@ -245,6 +285,7 @@ class Journal:
             row.pms_error = error
             row.pms_ref = ref if ref is not None else row.pms_ref
             row.pms_committed_at = utcnow() if status == "committed" else None
+            row.claim, row.claimed_at = "", None
 
     def note(self, note_id: int) -> PmsNoteRow:
         with self._session() as s:

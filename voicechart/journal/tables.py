@@ -83,6 +83,10 @@ class ChartEditRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     pms_committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claim: Mapped[str] = mapped_column(
+        String(32), default=""
+    )  # the outbox writing it now (see Journal.claim)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class PmsNoteRow(Base):
@@ -111,6 +115,10 @@ class PmsNoteRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     pms_committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    claim: Mapped[str] = mapped_column(
+        String(32), default=""
+    )  # the outbox writing it now (see Journal.claim)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class AuditRow(Base):

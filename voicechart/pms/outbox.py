@@ -10,6 +10,10 @@ outbox --flush`) picks up where this one stopped.
 - A PMS that is down or throttling is retried with exponential backoff (capped, with jitter); a write the PMS
   refuses (400) is marked "rejected" with its reason for a person to look at, and the rest goes on.
 - Every write that reaches the PMS is audited in the journal (numbers only, never names or note text).
+- Several outboxes may drain one journal (one per operatory in a station, the review app's, a `listen` in
+  another process): each claims what it writes (`Journal.claim`), all of a row's waiting edits or none, so two
+  never write the same row at once (two POSTs of one periomeasure row would leave it twice in the PMS). A
+  claim lapses after `CLAIM_LEASE_S`, so edits claimed by a process that died are written by another.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +34,8 @@ from voicechart.pms.records import MeasureRow, SequenceType
 
 _log = logging.getLogger("voicechart.outbox")
 ACTOR = "voicechart"
+CLAIM_LEASE_S = 60.0  # longer than any one write may take (the API timeout is 10 s by default)
+CONTENDED_RETRY_S = 0.1  # another outbox held some rows: look again this soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +44,7 @@ class DrainResult:
     committed_edits: int  # journal edits now in the PMS (several per write when coalesced)
     pending: int  # still waiting
     error: str = ""  # why the pass stopped early, if it did
+    contended: int = 0  # rows another outbox was writing (left to it; looked at again shortly)
 
 
 def coalesce(edits: list[ChartEditRow]) -> list[list[ChartEditRow]]:
@@ -86,6 +94,7 @@ class Outbox:
         self.last_error = ""
         self.pending = 0
         self._lock = threading.Lock()  # one drain at a time
+        self.owner = uuid.uuid4().hex  # this outbox's name on the rows it claims
 
     # --- one pass ------------------------------------------------------------------------------------------
     def drain(self) -> DrainResult:
@@ -94,10 +103,13 @@ class Outbox:
             return self._drain()
 
     def _drain(self) -> DrainResult:
-        written = committed = 0
+        written = committed = contended = 0
         for group in coalesce(self.journal.pending_edits(pms_url=self.pms_url)):
             newest = group[-1]
             ids = [e.id for e in group]
+            if not self.journal.claim("chart_edit", ids, self.owner, lease_s=CLAIM_LEASE_S):
+                contended += 1
+                continue
             try:
                 self.connector.upsert_measure(newest.exam_num, measure_row(newest))
             except PmsUnavailable as exc:
@@ -115,6 +127,9 @@ class Outbox:
                     "the PMS refused edit %d (exam %d): %s", newest.id, newest.exam_num, type(exc).__name__
                 )
                 continue
+            except BaseException:
+                self.journal.release("chart_edit", ids, self.owner)  # for the next pass, not after the lease
+                raise
             self.journal.mark_edits(ids, status="committed")
             self.journal.audit(
                 actor=ACTOR,
@@ -128,6 +143,9 @@ class Outbox:
             if self.on_commit is not None:
                 self.on_commit(ids, time.perf_counter())
         for note in self.journal.pending_notes(self.pms_url):
+            if not self.journal.claim("pms_note", [note.id], self.owner, lease_s=CLAIM_LEASE_S):
+                contended += 1
+                continue
             try:
                 ref = self._write_note(note)
             except PmsUnavailable as exc:
@@ -144,7 +162,7 @@ class Outbox:
         self._failures = 0
         self.last_error = ""
         self.pending = 0
-        return DrainResult(written, committed, 0)
+        return DrainResult(written, committed, 0, contended=contended)
 
     def _write_note(self, note: PmsNoteRow) -> int | None:
         if note.kind == "exam_note":
@@ -240,7 +258,10 @@ class Outbox:
                 _log.exception("outbox pass failed")
                 delay = self.max_backoff_s
                 continue
-            delay = None if not result.error else self._delay_after(result)
+            if result.error:
+                delay = self._delay_after(result)
+            else:
+                delay = CONTENDED_RETRY_S if result.contended else None
 
     def _delay_after(self, result: DrainResult) -> float:
         return self.backoff_s(self._last_exc)
