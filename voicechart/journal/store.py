@@ -212,8 +212,8 @@ class Journal:
                 row.claim, row.claimed_at = "", None
 
     def claim(self, table: str, ids: list[int], owner: str, *, lease_s: float) -> bool:
-        """Take pending edits (table "chart_edit") or a note ("pms_note") for one outbox to write: all of them,
-        atomically, or none (another outbox is writing some; its claim lapses after `lease_s` if it died)."""
+        """Take pending edits (table "chart_edit") or a note ("pms_note") for one outbox to write: all of
+        them, atomically, or none (another outbox is writing some; its claim lapses after `lease_s`)."""
         model = ChartEditRow if table == "chart_edit" else PmsNoteRow
         now = utcnow()
         lapsed = now - dt.timedelta(seconds=lease_s)
