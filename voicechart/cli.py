@@ -236,6 +236,49 @@ def users_disable(
     web_cli.users_disable(_settings(), name, not enable)
 
 
+# --- retention and clips ---------------------------------------------------------------------------------
+@app.command()
+def retention(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
+) -> None:
+    """Apply the retention rule ([retention] audio_days, transcript_days) to the journal."""
+    from voicechart.journal.store import Journal
+    from voicechart.retention import apply_retention
+
+    settings = _settings()
+    journal = Journal(settings.journal_url)
+    try:
+        report = apply_retention(
+            journal,
+            clips_dir=settings.clips_dir,
+            audio_days=settings.retention.audio_days,
+            transcript_days=settings.retention.transcript_days,
+            dry_run=dry_run,
+        )
+    finally:
+        journal.close()
+    verb = "Would delete" if dry_run else "Deleted"
+    typer.echo(
+        f"{verb} {report.clips_deleted} clips ({report.bytes_freed / 1e6:.1f} MB) older than "
+        f"{settings.retention.audio_days} days; {report.transcripts_cleared} transcripts and "
+        f"{report.notes_cleared} notes cleared "
+        f"(transcript_days {settings.retention.transcript_days or 'keep'})."
+    )
+
+
+clips_app = typer.Typer(no_args_is_help=True, help="Utterance audio in the journal.")
+app.add_typer(clips_app, name="clips")
+
+
+@clips_app.command("new-key")
+def clips_new_key() -> None:
+    """A new clip key: put it in VOICECHART_CLIP_KEY (never in a file in the repository); clips written from
+    then on are encrypted with it. Keep it safe: without it those clips cannot be heard."""
+    from voicechart.clips import new_key
+
+    typer.echo(new_key())
+
+
 # --- models ------------------------------------------------------------------------------------------------
 @app.command()
 def models() -> None:

@@ -68,6 +68,7 @@ class PipelineOptions:
     provider: int = 0  # ProvNum of the person dictating (0: the patient's primary provider)
     flush_timeout_s: float = 120.0  # at the end, how long to keep delivering what the PMS has not taken yet
     readback: bool = True  # charted values are read back (else only what needs attention); toggled by voice
+    clip_key: bytes | None = None  # utterance clips are encrypted with it (voicechart.clips), when given
 
 
 @dataclass(slots=True)
@@ -280,7 +281,7 @@ class Pipeline:
         self._seq += 1
         seq = self._seq
         marks: dict[str, float] = {"closed": closed_wall or time.perf_counter()}
-        clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
+        clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm, key=self.options.clip_key)
         marks["asr_start"] = time.perf_counter()
         in_note = self.note is not None
         if isinstance(utt.recognized, Transcript) and not in_note:

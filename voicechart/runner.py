@@ -18,6 +18,7 @@ from voicechart.audio.detectors import make_detector
 from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
 from voicechart.audio.sources import array_chunks, decode_file, paced, stream_chunks
+from voicechart.clips import key_from_env
 from voicechart.errors import ModelError
 from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions
@@ -189,6 +190,7 @@ def build_pipeline(
             mode=mode,
             provider=provider,
             readback=settings.feedback.readback,
+            clip_key=key_from_env(),
         ),
         today=today,
         operatory=operatory,

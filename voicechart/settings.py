@@ -119,6 +119,13 @@ class WebSettings(BaseModel):
     tls_keyfile: str = ""  # … and its private key (keep it outside the repository)
 
 
+class RetentionSettings(BaseModel):
+    """How long the journal keeps what it heard (`voicechart retention` applies it; run it daily)."""
+
+    audio_days: int = Field(default=90, ge=0)  # utterance clips; 0 = keep forever
+    transcript_days: int = Field(default=0, ge=0)  # recognized words and delivered notes' texts; 0 = keep
+
+
 def _default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
@@ -142,6 +149,7 @@ class Settings(BaseSettings):
     audio: AudioSettings = AudioSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     web: WebSettings = WebSettings()
+    retention: RetentionSettings = RetentionSettings()
     operatories: list[OperatorySettings] = []
 
     @classmethod

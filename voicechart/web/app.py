@@ -29,7 +29,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -81,6 +80,7 @@ class WebContext:
     live: LiveHub
     connect: Callable[[], Any] | None = None  # opens a PMS connector (patients, previous exams)
     outbox: Any = None
+    clip_key: bytes | None = None  # to hear encrypted clips (voicechart.clips)
     _connector: Any = None
     _previous: dict[int, ExamRecord | None] = field(default_factory=dict)
     _patients: dict[int, str] = field(default_factory=dict)
@@ -391,20 +391,27 @@ async def utterance_audio(request: Request) -> Response:
     found = await run_in_threadpool(ctx.read.utterance, utterance_id)
     if found is None:
         raise HTTPException(404, "no such utterance")
-    resolved = await run_in_threadpool(_clip_file, Path(found[0].clip_path), ctx.settings.clips_dir)
+    audio = await run_in_threadpool(
+        _clip_audio, Path(found[0].clip_path), ctx.settings.clips_dir, ctx.clip_key
+    )
     _audit(request, "listen_audio", "utterance", str(utterance_id))
-    return FileResponse(resolved, media_type="audio/wav")
+    return Response(audio, media_type="audio/wav")
 
 
-def _clip_file(clip: Path, clips_dir: Path) -> Path:
-    """The clip, only if it is a WAV file inside the journal's clips directory (no path tricks)."""
+def _clip_audio(clip: Path, clips_dir: Path, key: bytes | None) -> bytes:
+    """The clip's WAV bytes, only if the clip is inside the journal's clips directory (no path tricks)."""
+    from voicechart.clips import ClipError, read_clip
+
     try:
         resolved = clip.resolve(strict=True)
     except (OSError, RuntimeError):
         raise HTTPException(404, "the audio of this utterance is no longer kept") from None
-    if not resolved.is_relative_to(clips_dir.resolve()) or resolved.suffix != ".wav":
+    if not resolved.is_relative_to(clips_dir.resolve()) or not resolved.name.endswith((".wav", ".wav.enc")):
         raise HTTPException(404, "the audio of this utterance is not in the journal's clips")
-    return resolved
+    try:
+        return read_clip(resolved, key=key)
+    except ClipError as exc:
+        raise HTTPException(404, str(exc)) from None
 
 
 async def queue_page(request: Request) -> Response:
@@ -735,6 +742,7 @@ def create_app(
     journal: Journal | None = None,
     connect: Callable[[], Any] | None = None,
     outbox: Any = None,
+    clip_key: bytes | None = None,
 ) -> Starlette:
     """The review app on the journal of `settings` (or `journal`). `connect` opens a PMS connector for patient
     names and previous exams; `outbox`, if given, is started with the app and kicked after every decision."""
@@ -753,6 +761,7 @@ def create_app(
         live=LiveHub(read, poll_s=settings.web.live_poll_ms / 1000),
         connect=connect,
         outbox=outbox,
+        clip_key=clip_key,
     )
 
     @contextlib.asynccontextmanager

@@ -86,6 +86,7 @@ def users_disable(settings: Settings, name: str, disabled: bool) -> None:
 
 def build_web_app(settings: Settings, *, with_outbox: bool = True) -> Any:
     """The review app on the settings' journal, with its own outbox to the settings' PMS."""
+    from voicechart.clips import key_from_env
     from voicechart.journal.store import Journal
     from voicechart.pms.outbox import Outbox
     from voicechart.runner import open_connector
@@ -95,7 +96,13 @@ def build_web_app(settings: Settings, *, with_outbox: bool = True) -> Any:
     url = settings.resolved_pms_url
     journal = Journal(settings.journal_url)
     outbox = Outbox(journal, open_connector(url, settings), pms_url=url) if with_outbox else None
-    return create_app(settings, journal=journal, connect=lambda: open_connector(url, settings), outbox=outbox)
+    return create_app(
+        settings,
+        journal=journal,
+        connect=lambda: open_connector(url, settings),
+        outbox=outbox,
+        clip_key=key_from_env(),
+    )
 
 
 def start_web_in_background(settings: Settings, *, port: int | None = None) -> bool:
