@@ -96,3 +96,53 @@ def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Pat
         journal.close()
         server.stop()
         engine.dispose()
+
+
+def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> None:
+    """Connectors in one process share what they know of the rows; a connector in another process (here: the
+    same server under another name) re-reads them when its outbox asks for fresh reads."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
+    create_sandbox(engine)
+    server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
+    elsewhere = server.url.replace("127.0.0.1", "localhost")
+
+    def connector(url: str) -> OpenDentalApiConnector:
+        return OpenDentalApiConnector(OpenDentalApi(url, **KEYS), clinical_note_code=CLINICAL_NOTE_CODE)
+
+    a, b, other_process = connector(server.url), connector(server.url), connector(elsewhere)
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    try:
+        exam = a.open_exam(add_patient(engine, first_name="Stale", last_name="Cache"), dt.date.today())
+
+        def row(depth: int) -> MeasureRow:
+            return MeasureRow(SequenceType.PROBING, 3, sites=(depth, depth, depth, -1, -1, -1))
+
+        def in_pms() -> int:
+            return a.read_chart(exam.exam_num)[SequenceType.PROBING][3].sites[0]
+
+        a.upsert_measure(exam.exam_num, row(2))
+        b.upsert_measure(exam.exam_num, row(5))
+        a.upsert_measure(exam.exam_num, row(2))  # "undo": back to 2, written by the connector that wrote 2
+        assert in_pms() == 2
+        other_process.upsert_measure(exam.exam_num, row(4))
+        other_process.upsert_measure(exam.exam_num, row(2))  # learns the row (2), writes nothing
+        a.upsert_measure(exam.exam_num, row(6))
+        _edits_for(journal, server.url, exam.exam_num, 3, 2)
+        Outbox(journal, other_process, pms_url=server.url, fresh_reads=True).drain()
+        assert in_pms() == 2  # without a fresh read, it would have thought the row was 2 already
+    finally:
+        for c in (a, b, other_process):
+            c.close()
+        journal.close()
+        server.stop()
+        engine.dispose()
+
+
+def _edits_for(journal: Journal, url: str, exam_num: int, tooth: int, depth: int) -> None:
+    sid = journal.start_session(pms_url=url, pat_num=1, model="test")
+    row = MeasureRow(SequenceType.PROBING, tooth, sites=(depth, depth, depth, -1, -1, -1))
+    journal.record_utterance(
+        session_id=sid, seq=1, clip_path=Path("x.wav"), audio_start_s=0.0, audio_end_s=0.0, text="",
+        avg_logprob=0.0, no_speech_prob=0.0, status="applied", flag_reason="", readback="", timings={},
+        commands=(), edits=(ChartEdit(SequenceType.PROBING, tooth, None, row),), exam_num=exam_num,
+    )  # fmt: skip

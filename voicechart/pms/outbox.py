@@ -78,12 +78,16 @@ class Outbox:
         max_backoff_s: float = 30.0,
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        fresh_reads: bool = False,
     ) -> None:
         self.journal = journal
         self.connector = connector
         self.pms_url = pms_url  # only what was meant for this PMS goes to it
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
+        # look the PMS's rows up again before each pass: for an outbox in a process that does not write most
+        # of the rows (the review app's), whose connector's knowledge of them would be stale
+        self.fresh_reads = fresh_reads
         self._sleep = sleep
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -104,6 +108,9 @@ class Outbox:
 
     def _drain(self) -> DrainResult:
         written = committed = contended = 0
+        forget = getattr(self.connector, "forget_rows", None)
+        if self.fresh_reads and forget is not None:
+            forget()
         for group in coalesce(self.journal.pending_edits(pms_url=self.pms_url)):
             newest = group[-1]
             ids = [e.id for e in group]

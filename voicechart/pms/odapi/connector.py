@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 from voicechart.errors import PatientNotFound, PmsError, PmsNotFound, PmsRejected
@@ -37,7 +38,11 @@ class OpenDentalApiConnector:
     def __init__(self, api: OpenDentalApi, *, clinical_note_code: str) -> None:
         self.api = api
         self.clinical_note_code = clinical_note_code
-        self._measures: dict[int, dict[RowKey, tuple[int, tuple[int, ...]]]] = {}
+        # What each exam's rows hold, so a write needs no look-up first. Shared by every connector to this
+        # Open Dental in the process (a station's operatories write each other's edits through the journal's
+        # outbox): a cache of its own would go stale when another connector writes a row, and a write it
+        # thought unnecessary would be lost.
+        self._measures, self._measures_lock = _shared_rows(api.base_url)
 
     # --- reads ---------------------------------------------------------------------------------------------
     def get_patient(self, pat_num: int) -> Patient:
@@ -129,11 +134,18 @@ class OpenDentalApiConnector:
             raise PmsRejected(str(exc)) from None
         desired = stored_values(row)
         key = (row.sequence_type, row.tooth)
-        try:
-            self._upsert(exam_num, key, row, desired)
-        except PmsError:
-            self._measures.pop(exam_num, None)  # what happened is unknown: look again before the retry
-            raise
+        with self._measures_lock:
+            try:
+                self._upsert(exam_num, key, row, desired)
+            except PmsError:
+                self._measures.pop(exam_num, None)  # what happened is unknown: look again before the retry
+                raise
+
+    def forget_rows(self) -> None:
+        """Look every row up again before the next write: another process may have written them (the
+        review app's outbox does this before each pass; a station's operatories share one cache)."""
+        with self._measures_lock:
+            self._measures.clear()
 
     def append_exam_note(self, exam_num: int, text: str) -> None:
         text = text.strip()
@@ -187,13 +199,14 @@ class OpenDentalApiConnector:
         return ExamRecord(exam.exam_num, exam.pat_num, exam.exam_date, exam.prov_num, exam.note, measures)
 
     def _measure_rows(self, exam_num: int) -> list[tuple[int, MeasureRow]]:
-        rows = self.api.get_all("periomeasures", PerioExamNum=exam_num)
-        out = [(int(r["PerioMeasureNum"]), wire.measure_from_wire(r)) for r in rows]
-        self._measures[exam_num] = {
-            (row.sequence_type, row.tooth): (num, _values(row))
-            for num, row in sorted(out, key=lambda x: x[0])
-        }
-        return out
+        with self._measures_lock:
+            rows = self.api.get_all("periomeasures", PerioExamNum=exam_num)
+            out = [(int(r["PerioMeasureNum"]), wire.measure_from_wire(r)) for r in rows]
+            self._measures[exam_num] = {
+                (row.sequence_type, row.tooth): (num, _values(row))
+                for num, row in sorted(out, key=lambda x: x[0])
+            }
+            return out
 
     def _upsert(self, exam_num: int, key: RowKey, row: MeasureRow, desired: tuple[int, ...] | None) -> None:
         if exam_num not in self._measures:
@@ -233,6 +246,17 @@ class OpenDentalApiConnector:
                 self._measures[exam_num][key] = (landed[0], desired)
             return
         known[key] = (int(created["PerioMeasureNum"]), desired)
+
+
+_ROWS_BY_PMS: dict[str, tuple[dict[int, dict[RowKey, tuple[int, tuple[int, ...]]]], threading.RLock]] = {}
+_ROWS_BY_PMS_LOCK = threading.Lock()
+
+
+def _shared_rows(
+    base_url: str,
+) -> tuple[dict[int, dict[RowKey, tuple[int, tuple[int, ...]]]], threading.RLock]:
+    with _ROWS_BY_PMS_LOCK:
+        return _ROWS_BY_PMS.setdefault(base_url, ({}, threading.RLock()))
 
 
 def _exam(data: dict[str, Any]) -> ExamRecord:
