@@ -479,3 +479,45 @@ def test_review_marks_follow_each_site(clinic: Clinic) -> None:
     )
     assert marked() == set()
     assert first < second
+
+
+def test_no_phi_or_secret_in_logs_or_the_audit_log(
+    client: TestClient, clinic: Clinic, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    assert sign_in(client, "lead", "wrong password!") == 401
+    assert sign_in(client, "lead") == 303
+    token = client.cookies.get("vc_session") or ""
+    csrf = csrf_of(client)
+    client.get(f"/exams/{clinic.session_id}")
+    client.get("/search", params={"q": "tree", "patient": "Carter"})
+    client.get(f"/notes/{clinic.note_id}")
+    client.post(f"/notes/{clinic.note_id}/correct", data={"csrf": csrf, "text": "Recall in six weeks."})
+    client.post(
+        f"/exams/{clinic.session_id}/values",
+        data={"csrf": csrf, "sequence_type": "Probing", "tooth": "4", "column": "MB", "value": "4"},
+    )
+    clinic.outbox.drain()
+    audit = " ".join(
+        f"{e.actor} {e.action} {e.object_type} {e.object_id} {e.detail}"
+        for e in clinic.journal.audit_events()
+    )
+    # the server's logs (the test client's own httpx log of the URLs it asked for is not the server's)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
+    assert logged, "nothing was logged at all: the check would prove nothing"
+    for secret in (
+        "James",
+        "Carter",
+        "tree",
+        "recall",
+        "Recall",
+        "six weeks",
+        "correct horse",
+        "wrong password",
+        token,
+        csrf,
+    ):
+        assert secret not in logged, secret
+        assert secret not in audit, secret
