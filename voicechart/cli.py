@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from voicechart.audit_cli import audit_app
 from voicechart.errors import VoicechartError
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 pms_app = typer.Typer(no_args_is_help=True, help="The practice-management system (PMS) connection.")
 app.add_typer(pms_app, name="pms")
+app.add_typer(audit_app, name="audit")
 
 PmsOption = Annotated[
     str | None,

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
 
     data_dir: str = ""
     pms_url: str = ""
+    journal_database_url: str = ""  # default: an SQLite file in the data directory (see journal_url)
     asr: AsrSettings = AsrSettings()
     vad: VadSettings = VadSettings()
     exam: ExamSettings = ExamSettings()
@@ -157,6 +158,10 @@ class Settings(BaseSettings):
 
     @property
     def journal_url(self) -> str:
+        """The journal: VOICECHART_JOURNAL_DATABASE_URL (e.g. PostgreSQL for a clinic group's server), else
+        an SQLite file in the data directory."""
+        if self.journal_database_url:
+            return self.journal_database_url
         return f"sqlite:///{self.resolved_data_dir / 'journal.sqlite3'}"
 
     @property

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from voicechart import audit as audit_chain
 from voicechart.dictation.commands import Command, command_json
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.tables import (
@@ -290,12 +291,9 @@ class Journal:
             return list(s.scalars(query))
 
     def audit(self, *, actor: str, action: str, object_type: str, object_id: str, detail: str = "") -> None:
-        with self._session() as s, s.begin():
-            s.add(
-                AuditRow(
-                    actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail
-                )
-            )
+        """Append an event to the audit log's hash chain (see voicechart.audit)."""
+        fields = {"actor": actor, "action": action, "object_type": object_type, "object_id": object_id}
+        audit_chain.append(self.engine, detail=detail, **fields)
 
     def audit_events(self, since: dt.datetime | None = None) -> list[AuditRow]:
         with self._session() as s:
