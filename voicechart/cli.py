@@ -278,7 +278,14 @@ def _run(
                 mode=mode,
                 provider=provider,
             )
-            chunks = source_chunks(source, realtime=realtime, settings=settings, gate=gate, notify=_notify)
+            chunks = source_chunks(
+                source,
+                realtime=realtime,
+                settings=settings,
+                gate=gate,
+                notify=_notify,
+                resume=pipeline.resume_offset,
+            )
             if is_live_source(source):
                 typer.echo(
                     f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True

@@ -111,9 +111,11 @@ def source_chunks(
     settings: Settings | None = None,
     gate: PlaybackGate | None = None,
     notify: Callable[[str], None] | None = None,
+    resume: Callable[[np.ndarray], int] | None = None,
 ) -> Iterator[np.ndarray]:
     """'-' = raw s16le 16 kHz mono on stdin (or a named pipe's path); 'mic' = the configured input device,
-    'mic:NAME' = that device (name or index); anything else = an audio file."""
+    'mic:NAME' = that device (name or index); anything else = an audio file. `resume` says where in a file
+    to start (Pipeline.resume_offset: after what a dead process already journaled)."""
     if source == "-":
         chunks: Iterator[np.ndarray] = stream_chunks(sys.stdin.buffer)
         return chunks  # stdin is paced by whoever writes it
@@ -127,7 +129,8 @@ def source_chunks(
     path = Path(source)
     if path.is_fifo():
         return _fifo_chunks(path)
-    chunks = array_chunks(decode_file(path))
+    pcm = decode_file(path)
+    chunks = array_chunks(pcm[resume(pcm) :] if resume is not None else pcm)
     return paced(chunks) if realtime else chunks
 
 

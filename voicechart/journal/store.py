@@ -101,6 +101,30 @@ class Journal:
             s.flush()
             return row.id
 
+    def interrupted_sessions(self, *, pat_num: int, pms_url: str, since: dt.datetime) -> list[ExamSessionRow]:
+        """Sessions of this patient with this PMS started since `since` that never ended (the process died),
+        newest first."""
+        with self._session() as s:
+            query = (
+                select(ExamSessionRow)
+                .where(
+                    ExamSessionRow.pat_num == pat_num,
+                    ExamSessionRow.pms_url == redact_url(pms_url),
+                    ExamSessionRow.ended_at.is_(None),
+                    ExamSessionRow.started_at >= since,
+                )
+                .order_by(ExamSessionRow.id.desc())
+            )
+            return list(s.scalars(query))
+
+    def session_edits(self, session_id: int) -> list[ChartEditRow]:
+        """Every chart edit of a session, oldest first, whatever became of it in the PMS."""
+        with self._session() as s:
+            query = (
+                select(ChartEditRow).where(ChartEditRow.session_id == session_id).order_by(ChartEditRow.id)
+            )
+            return list(s.scalars(query))
+
     def set_exam(self, session_id: int, exam_num: int) -> None:
         with self._session() as s, s.begin():
             row = s.get_one(ExamSessionRow, session_id)
