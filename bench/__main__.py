@@ -13,6 +13,7 @@ from bench import (
     notes_wer,
     pms_hop,
     recognizer,
+    reliability,
     text_level,
     vad,
 )
@@ -32,9 +33,10 @@ BENCHES = {
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
     "notes-corpus": notes_corpus.main,
+    "reliability": reliability.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus")
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "reliability")
 """The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
 
 if __name__ == "__main__":

@@ -106,20 +106,33 @@ def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_after_s: fl
 
 def kill_and_finish(audio: Path, pat_num: int, data_dir: Path, kill_after: list[float]) -> tuple[Run, ...]:
     """In a fresh data directory: replay, SIGKILL after each delay in turn (restarting each time), then let
-    the last run finish."""
+    the last run finish. A run that ends before its kill ends the exam."""
     env = prepare(data_dir)
-    runs = [run_once(audio, pat_num, env, delay) for delay in kill_after]
-    runs.append(run_once(audio, pat_num, env, None))
+    runs: list[Run] = []
+    for delay in [*kill_after, None]:
+        runs.append(run_once(audio, pat_num, env, delay))
+        if not runs[-1].killed:
+            break  # it finished before the kill: the exam is done
     return tuple(runs)
 
 
-def outcome(data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tuple[Run, ...]) -> Outcome:
-    """What the PMS and the journal hold after the runs, against the dictated chart's cells."""
+def pms_cells(data_dir: Path, pat_num: int) -> dict[str, int]:
+    """The chart cells of the patient's latest exam in the sandbox PMS of this data directory."""
     engine = sa.create_engine(f"sqlite:///{data_dir / 'sandbox-pms.sqlite3'}")
     connector = SandboxConnector(engine)
     try:
         exam = connector.previous_exam(pat_num, dt.date.today() + dt.timedelta(days=1))
-        held = charted_cells(connector.read_chart(exam.exam_num)) if exam is not None else {}
+        return charted_cells(connector.read_chart(exam.exam_num)) if exam is not None else {}
+    finally:
+        connector.close()
+        engine.dispose()
+
+
+def outcome(data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tuple[Run, ...]) -> Outcome:
+    """What the PMS and the journal hold after the runs, against the dictated chart's cells."""
+    held = pms_cells(data_dir, pat_num)
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'sandbox-pms.sqlite3'}")
+    try:
         with engine.connect() as conn:
             duplicates = conn.execute(
                 sa.text(
@@ -132,7 +145,6 @@ def outcome(data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tup
                 {"p": pat_num, "d": dt.date.today()},
             ).scalar_one()
     finally:
-        connector.close()
         engine.dispose()
     journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite3'}")
     try:
