@@ -212,7 +212,20 @@ class OpenDentalApiConnector:
             return
         body = wire.measure_to_wire(exam_num, row)
         body.update(zip(wire.VALUE_FIELDS, desired, strict=True))
-        created = self.api.post("periomeasures", body)
+        try:
+            created = self.api.post("periomeasures", body)
+        except PmsRejected:
+            # Open Dental compares a new row "against existing periomeasures … to prevent duplicates": an
+            # earlier POST of this row whose answer was lost (a timeout, a reset) may have landed after the
+            # look-up. Look again: if the row is there now, make it what it should be; else the 400 stands.
+            self._measure_rows(exam_num)
+            landed = self._measures[exam_num].get(key)
+            if landed is None:
+                raise
+            if landed[1] != desired:
+                self.api.put(f"periomeasures/{landed[0]}", dict(zip(wire.VALUE_FIELDS, desired, strict=True)))
+                self._measures[exam_num][key] = (landed[0], desired)
+            return
         known[key] = (int(created["PerioMeasureNum"]), desired)
 
 
