@@ -111,9 +111,22 @@ def kill_and_finish(audio: Path, pat_num: int, data_dir: Path, kill_after: list[
     runs: list[Run] = []
     for delay in [*kill_after, None]:
         runs.append(run_once(audio, pat_num, env, delay))
-        if not runs[-1].killed:
-            break  # it finished before the kill: the exam is done
+        if not runs[-1].killed or _ended(data_dir):
+            break  # it finished before the kill (or was killed on its way out): the exam is done
     return tuple(runs)
+
+
+def _ended(data_dir: Path) -> bool:
+    """Whether the newest session in the journal ended (the exam was over before the process died)."""
+    journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite3'}")
+    try:
+        with journal.engine.connect() as conn:
+            ended = conn.execute(
+                sa.text("SELECT ended_at IS NOT NULL FROM exam_session ORDER BY id DESC LIMIT 1")
+            ).scalar()
+    finally:
+        journal.close()
+    return bool(ended)
 
 
 def pms_cells(data_dir: Path, pat_num: int) -> dict[str, int]:
