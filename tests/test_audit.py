@@ -7,7 +7,6 @@ import itertools
 import multiprocessing
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -19,8 +18,8 @@ from voicechart.journal.store import Journal
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal(f"sqlite:///{tmp_path / 'journal.sqlite3'}")
+def journal(journal_url: str) -> Iterator[Journal]:
+    j = Journal(journal_url)
     yield j
     j.close()
 
@@ -114,8 +113,8 @@ def _append_from_another_process(url: str, n: int) -> None:
     journal.close()
 
 
-def test_processes_appending_at_once_keep_one_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'journal.sqlite3'}"
+def test_processes_appending_at_once_keep_one_chain(journal_url: str) -> None:
+    url = journal_url
     Journal(url).close()
     ctx = multiprocessing.get_context("fork")
     procs = [ctx.Process(target=_append_from_another_process, args=(url, n)) for n in range(3)]
@@ -131,10 +130,10 @@ def test_processes_appending_at_once_keep_one_chain(tmp_path: Path) -> None:
 
 
 def test_audit_verify_command_exits_zero_when_intact_and_names_the_first_broken_event(
-    journal: Journal, tmp_path: Path
+    journal: Journal, journal_url: str
 ) -> None:
     ids = _fill(journal, 4)
-    url = f"sqlite:///{tmp_path / 'journal.sqlite3'}"
+    url = journal_url
     ok = CliRunner().invoke(app, ["audit", "verify", "--journal", url])
     assert ok.exit_code == 0 and "4 events, chain intact" in ok.output
     _sql(journal, f"UPDATE audit_event SET detail = 'x' WHERE id = {ids[1]}")

@@ -18,7 +18,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, insert, select, text
@@ -115,10 +115,10 @@ class Verdict:
 def verify(engine: Engine) -> Verdict:
     """Walk the chain oldest first; stop at the first event whose hash or link does not match."""
     events = unchained = 0
+    query = select(_TABLE).order_by(AuditRow.id)
     prev = ""
     started = False
-    with engine.connect() as conn:
-        rows = conn.execution_options(yield_per=1000).execute(select(_TABLE).order_by(AuditRow.id))
+    with engine.connect() as conn, closing(conn.execution_options(yield_per=1000).execute(query)) as rows:
         for row in rows:
             if not started and not row.hash and not row.prev_hash:
                 unchained += 1
