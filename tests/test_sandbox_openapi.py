@@ -53,16 +53,18 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(api: Sand
     for operation in schema.get_all_operations():
         op = operation.ok()
 
+        name = f"{op.method.upper()} {op.path}"
+
         @given(case=op.as_strategy())
         @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        def check(case: schemathesis.Case) -> None:
+        def check(case: schemathesis.Case, name: str = name) -> None:
             try:
                 response = case.call_and_validate(
                     headers=AUTH, checks=[not_a_server_error, status_code_conformance]
                 )
                 statuses.append(response.status_code)
             except Exception as exc:
-                failures.append(f"{op.method.upper()} {op.path}: {str(exc)[:300]}")
+                failures.append(f"{name}: {str(exc)[:300]}")
                 raise
 
         try:

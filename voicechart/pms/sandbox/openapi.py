@@ -11,7 +11,7 @@ INT = {"type": "integer"}
 STR = {"type": "string"}
 DATE = {"type": "string", "example": "2026-11-30"}
 SEQUENCE_TYPES = ["Mobility", "Furcation", "GingMargin", "MGJ", "Probing", "SkipTooth", "BleedSupPlaqCalc"]
-VALUES = {name: INT for name in ("ToothValue", "MBvalue", "Bvalue", "DBvalue", "MLvalue", "Lvalue", "DLvalue")}
+VALUES = dict.fromkeys(("ToothValue", "MBvalue", "Bvalue", "DBvalue", "MLvalue", "Lvalue", "DLvalue"), INT)
 
 PATIENT = {
     "LName": STR,
@@ -33,9 +33,9 @@ PATIENT = {
     "Zip": STR,
 }
 EXAM = {"PatNum": INT, "ExamDate": DATE, "ProvNum": INT, "Note": STR}
-STRINGS = {k: STR for k in ("UpperFacial", "UpperLingual", "LowerLingual", "LowerFacial")}
+STRINGS = dict.fromkeys(("UpperFacial", "UpperLingual", "LowerLingual", "LowerFacial"), STR)
 MEASURE = {"PerioExamNum": INT, "SequenceType": {"type": "string", "enum": SEQUENCE_TYPES}, "IntTooth": INT}
-PROCEDURE = {"PatNum": INT, "ProcDate": DATE, "ProcStatus": STR, "procCode": STR, "ProvNum": INT, "AptNum": INT}
+PROCEDURE = {"PatNum": INT, "ProcDate": DATE, "ProcStatus": STR, "procCode": STR, "ProvNum": INT}
 PROCNOTE = {"PatNum": INT, "ProcNum": INT, "Note": STR, "isSigned": STR, "doAppendNote": STR}
 COMMLOG = {
     "PatNum": INT,
@@ -113,7 +113,7 @@ PATHS: dict[str, dict[str, Operation]] = {
 }
 
 _MESSAGE = {"description": "A message saying why", "content": {"application/json": {"schema": STR}}}
-_JSON = {"application/json": {"schema": {}}}
+_JSON: dict[str, Any] = {"application/json": {"schema": {}}}
 
 
 def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
