@@ -8,6 +8,7 @@ from bench import (
     asr_models,
     corpus,
     corpus_eval,
+    fuzz_dictation,
     live,
     notes_corpus,
     notes_wer,
@@ -34,9 +35,10 @@ BENCHES = {
     "levers": corpus_eval.levers_main,
     "notes-corpus": notes_corpus.main,
     "reliability": reliability.main,
+    "fuzz": fuzz_dictation.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "reliability")
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "reliability", "fuzz")
 """The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
 
 if __name__ == "__main__":
