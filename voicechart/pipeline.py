@@ -13,6 +13,7 @@ import math
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +209,8 @@ class Pipeline:
         else:
             self.session_id, self._lock = adopted
         self.clips_dir = clips_dir / f"session-{self.session_id}"
+        if self._lock is not None:  # released when the pipeline ends, or is dropped without running
+            weakref.finalize(self, self._lock.close)
         self._committed: dict[int, float] = {}
         self._commit_seen = threading.Condition()
         self.outbox = Outbox(journal, connector, pms_url=pms_url, on_commit=self._on_commit)
