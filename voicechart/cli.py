@@ -100,7 +100,6 @@ def pms_serve(
 
     The keys it accepts are VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY from the environment.
     """
-    import os
 
     import sqlalchemy as sa
     import uvicorn
@@ -114,11 +113,9 @@ def pms_serve(
     url = settings.resolved_pms_url
     if is_api_url(url):
         raise VoicechartError("pms serve serves a sandbox database; give --pms a database URL")
-    developer, customer = (os.environ.get(f"VOICECHART_OD_{k}_KEY", "") for k in ("DEVELOPER", "CUSTOMER"))
-    if not developer or not customer:
-        raise VoicechartError(
-            "set VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY: the keys clients must send"
-        )
+    from voicechart.secrets import api_keys
+
+    developer, customer = api_keys(host, development=settings.development)  # the keys clients must send
     sqlite = url.startswith("sqlite")
     engine = sa.create_engine(
         url,
@@ -617,15 +614,13 @@ def demo(
 
 
 def _clear_exam_via_api(url: str, settings: Settings, pat_num: int) -> bool:
-    import os
 
     from voicechart.pms.odapi.client import OpenDentalApi
+    from voicechart.secrets import api_keys
 
+    developer, customer = api_keys(url, development=settings.development)
     api = OpenDentalApi(
-        url,
-        developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
-        customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
-        timeout_s=settings.pms.api_timeout_s,
+        url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
     )
     try:
         today = dt.date.today().isoformat()

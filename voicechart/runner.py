@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,12 +36,11 @@ def open_connector(url: str, settings: Settings) -> PmsConnector:
     if is_api_url(url):
         from voicechart.pms.odapi.client import OpenDentalApi
         from voicechart.pms.odapi.connector import OpenDentalApiConnector
+        from voicechart.secrets import api_keys
 
+        developer, customer = api_keys(url, development=settings.development)
         api = OpenDentalApi(
-            url,
-            developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
-            customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
-            timeout_s=settings.pms.api_timeout_s,
+            url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
         )
         writer = OpenDentalApiConnector(api, clinical_note_code=settings.pms.clinical_note_code)
         if not settings.pms.read_url:

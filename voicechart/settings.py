@@ -120,6 +120,7 @@ class Settings(BaseSettings):
 
     data_dir: str = ""
     pms_url: str = ""
+    environment: Literal["development", "production"] = "production"  # see voicechart.secrets
     journal_database_url: str = ""  # default: an SQLite file in the data directory (see journal_url)
     asr: AsrSettings = AsrSettings()
     vad: VadSettings = VadSettings()
@@ -144,6 +145,10 @@ class Settings(BaseSettings):
             files.append(Path(extra))
         toml = TomlConfigSettingsSource(settings_cls, toml_file=files)
         return (init_settings, env_settings, toml)
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
 
     @property
     def resolved_data_dir(self) -> Path:
