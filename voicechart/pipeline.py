@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from voicechart.asr.service import Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
@@ -377,7 +378,10 @@ class Pipeline:
         self._seq += 1
         seq = self._seq
         marks: dict[str, float] = {"closed": closed_wall or time.perf_counter()}
-        clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
+        try:
+            clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm)
+        except OSError as exc:  # disk full, read-only: nothing of this utterance can be kept
+            return self._not_stored(seq, utt, exc)
         marks["asr_start"] = time.perf_counter()
         in_note = self.note is not None
         if isinstance(utt.recognized, Transcript) and not in_note:
@@ -387,6 +391,8 @@ class Pipeline:
             prompt = NOTE_PROMPT if in_note else None
             transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=prompt)
         marks["asr_done"] = time.perf_counter()
+        session_before = self.session.snapshot() if self.session is not None else None
+        had_session = self.session is not None
         if in_note or starts_note(transcript.text) is not None:
             step = self._note_step(transcript)
         else:
@@ -403,25 +409,32 @@ class Pipeline:
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
         readback = readback_text
-        _utt_id, edit_ids = self.journal.record_utterance(
-            session_id=self.session_id,
-            seq=seq,
-            clip_path=clip,
-            audio_start_s=utt.start_s + self.audio_offset_s,
-            audio_end_s=utt.speech_end_s + self.audio_offset_s,
-            text=step.text or transcript.text,
-            avg_logprob=transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob,
-            no_speech_prob=transcript.no_speech_prob,
-            status=status,
-            flag_reason="; ".join(flags),
-            readback=readback,
-            timings={},
-            commands=commands if status == "applied" else (),
-            edits=edits,
-            exam_num=self.exam.exam_num if self.exam else None,
-            exam_notes=outcome.notes if outcome is not None and status == "applied" else (),
-            pat_num=self.pat_num,
-        )
+        try:
+            _utt_id, edit_ids = self.journal.record_utterance(
+                session_id=self.session_id,
+                seq=seq,
+                clip_path=clip,
+                audio_start_s=utt.start_s + self.audio_offset_s,
+                audio_end_s=utt.speech_end_s + self.audio_offset_s,
+                text=step.text or transcript.text,
+                avg_logprob=transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob,
+                no_speech_prob=transcript.no_speech_prob,
+                status=status,
+                flag_reason="; ".join(flags),
+                readback=readback,
+                timings={},
+                commands=commands if status == "applied" else (),
+                edits=edits,
+                exam_num=self.exam.exam_num if self.exam else None,
+                exam_notes=outcome.notes if outcome is not None and status == "applied" else (),
+                pat_num=self.pat_num,
+            )
+        except (SQLAlchemyError, OSError) as exc:  # the journal cannot store it: it must not count
+            if session_before is not None and self.session is not None:
+                self.session.restore(session_before)
+            elif not had_session:
+                self.session = None  # built from the PMS again at the next command
+            return self._not_stored(seq, utt, exc)
         marks["journal"] = time.perf_counter()
         self.outbox.kick()
         committed_at = self._wait_committed(edit_ids)
@@ -448,6 +461,25 @@ class Pipeline:
             speak=bool(readback)
             and (outcome.speak if outcome is not None else status in ("flagged", "note")),
             readback_on=self.session.readback_enabled if self.session else self.options.readback,
+        )
+
+    def _not_stored(self, seq: int, utt: Utterance, exc: BaseException) -> UtteranceResult:
+        """The journal (or the clips directory) could not store an utterance: the session is as before it,
+        nothing goes to the PMS, and the operatory hears the flagged earcon and why."""
+        log.error("utterance %d NOT STORED, nothing charted: %s", seq, type(exc).__name__)
+        reason = "the journal cannot write (is the disk full or read-only?)"
+        return UtteranceResult(
+            seq=seq,
+            text="",
+            confidence=0.0,
+            status="not_stored",
+            commands=[],
+            edits=[],
+            flags=[f"not stored: {reason}"],
+            readback="Not stored: the journal cannot write. Nothing was charted. Say it again when fixed",
+            audio={"start_s": round(utt.start_s + self.audio_offset_s, 3), "early": utt.early},
+            speak=True,
+            readback_on=True,
         )
 
     def _recognizer_for_notes(self) -> Transcriber:

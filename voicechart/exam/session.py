@@ -252,6 +252,15 @@ class ExamSession:
             self._restore(state)
         return bool(outcome.applied) or outcome.ignored or not outcome.flagged
 
+    def snapshot(self) -> object:
+        """Everything the session holds (chart, cursor, undo), to put back with `restore`."""
+        return self._snapshot_all()
+
+    def restore(self, snapshot: object) -> None:
+        """Back to a `snapshot`: what an utterance did that could not be stored is undone."""
+        assert isinstance(snapshot, _State)
+        self._restore(snapshot)
+
     def row(self, seq: SequenceType, tooth: int) -> MeasureRow:
         """The chart's row for (sequence type, tooth), blank if there is none."""
         return self._row_or_blank((seq, tooth))
