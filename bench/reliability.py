@@ -8,7 +8,11 @@ killed exam must end with exactly that chart in the PMS: no cell lost or changed
 periomeasure row, one exam, nothing waiting or refused in the outbox, the audit chain intact. Also reported:
 how long a restarted process took to produce its first result (the catch-up) and each run's peak memory.
 
-    .venv/bin/python -m bench reliability [KILLS]      (default 50; results in bench/results/reliability.*)
+Scenario `pms-faults` (bench/pms_faults.py): full-mouth exams delivered to the sandbox's API while the
+network and the PMS fail a share of the requests; nothing may be lost silently or duplicated.
+
+    .venv/bin/python -m bench reliability [KILLS] [sigkill] [pms-faults]
+        (default: both scenarios, 50 kills; results in bench/results/reliability.*)
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import pms_faults
 from voicechart.accuracy import expected_cells
 from voicechart.pms.sandbox.seed import DEMO_PATIENTS
 from voicechart.settings import SAMPLES_DIR
@@ -129,10 +134,16 @@ def _summary(exams: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _markdown(report: dict[str, Any]) -> str:
-    s = report["sigkill"]
-    lines = [
-        "# Reliability (`python -m bench reliability`)",
-        "",
+    lines = ["# Reliability (`python -m bench reliability`)", ""]
+    if "sigkill" in report:
+        lines += _sigkill_markdown(report["sigkill"])
+    if "pms-faults" in report:
+        lines += _faults_markdown(report["pms-faults"])
+    return "\n".join(lines)
+
+
+def _sigkill_markdown(s: dict[str, Any]) -> list[str]:
+    return [
         "## SIGKILL mid-exam (real pipeline, sandbox PMS in process)",
         "",
         f"{s['exams']} exams replayed from {', '.join(SAMPLES)}; {s['kills']} SIGKILLs at random moments "
@@ -157,13 +168,42 @@ def _markdown(report: dict[str, Any]) -> str:
         "run, in run order (MB): " + ", ".join(str(m) for m in s["rss_mb_in_run_order"]),
         "",
     ]
-    return "\n".join(lines)
+
+
+def _faults_markdown(f: dict[str, Any]) -> list[str]:
+    return [
+        "## A misbehaving PMS (outbox → Open Dental API connector → sandbox API over HTTP)",
+        "",
+        f"{f['exams']} random full-mouth exams, each delivered as it is dictated while "
+        f"{int(pms_faults.WRITE_FAULT_RATE * 100)} % of writes and {int(pms_faults.READ_FAULT_RATE * 100)} % "
+        f"of reads fail (unreachable, 500 before or after the write, timeout or reset after it landed, 429, "
+        f"landing late) and {int(pms_faults.REFUSE_RATE * 100)} % of writes are refused (400).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| chart edits | {f['edits']} |",
+        f"| PMS writes (after coalescing) | {f['pms_writes']} |",
+        f"| HTTP requests / faults injected | {f['requests']} / {f['faults_injected']} |",
+        f"| edits refused and kept for a person | {f['refused_kept_for_review']} |",
+        f"| cells lost silently | {f['lost_silently']} |",
+        f"| extra or duplicate rows | {f['extra_rows'] + f['duplicate_rows']} |",
+        f"| edits still waiting at the end | {f['pending_at_end']} |",
+        f"| longest time to deliver an exam (dictation included) | {f['longest_delivery_s']} s |",
+        "",
+    ]
 
 
 def main() -> None:
-    kills = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    report = {"sigkill": sigkill(kills)}
+    args = sys.argv[2:]
+    kills = next((int(a) for a in args if a.isdigit()), 50)
+    chosen = [a for a in args if not a.isdigit()] or ["sigkill", "pms-faults"]
+    path = RESULTS / "reliability.json"
+    report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if "pms-faults" in chosen:
+        report["pms-faults"] = pms_faults.run()
+    if "sigkill" in chosen:
+        report["sigkill"] = sigkill(kills)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "reliability.json").write_text(json.dumps(report, indent=2) + "\n")
+    path.write_text(json.dumps(report, indent=2) + "\n")
     (RESULTS / "reliability.md").write_text(_markdown(report))
     print(_markdown(report))

@@ -53,6 +53,13 @@ class FlakyPms:
     def append_exam_note(self, exam_num: int, text: str) -> None:
         self.notes.append(text)
 
+    def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
+        chart: dict[SequenceType, dict[int, MeasureRow]] = {}
+        for exam, row in self.writes:
+            if exam == exam_num:
+                chart.setdefault(row.sequence_type, {})[row.tooth] = row
+        return chart
+
 
 @pytest.fixture
 def journal(journal_url: str) -> Iterator[Journal]:

@@ -285,6 +285,26 @@ class Journal:
                 )
             return list(s.scalars(query))
 
+    def delivered_row(
+        self, session_id: int, exam_num: int, sequence_type: int, tooth: int
+    ) -> dict[str, Any] | None:
+        """The row ("after") of the session's newest edit of (exam, sequence type, tooth) the PMS took."""
+        with self._session() as s:
+            query = (
+                select(ChartEditRow.after)
+                .where(
+                    ChartEditRow.session_id == session_id,
+                    ChartEditRow.exam_num == exam_num,
+                    ChartEditRow.sequence_type == sequence_type,
+                    ChartEditRow.tooth == tooth,
+                    ChartEditRow.pms_status == "committed",
+                )
+                .order_by(ChartEditRow.id.desc())
+                .limit(1)
+            )
+            after: dict[str, Any] | None = s.scalar(query)
+            return after
+
     def rejected_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
         """Edits the PMS refused: a person must look at them."""
         with self._session() as s:

@@ -10,6 +10,10 @@ outbox --flush`) picks up where this one stopped.
 - A PMS that is down or throttling is retried with exponential backoff (capped, with jitter); a write the PMS
   refuses (400) is marked "rejected" with its reason for a person to look at, and the rest goes on.
 - Every write that reaches the PMS is audited in the journal (numbers only, never names or note text).
+- Someone else's edit is never overwritten silently: before a row is written, the PMS's row must still be
+  what the session last put there (or found there); if another user changed it meanwhile (in Open Dental,
+  or another operatory charting the same patient), the edit is marked "rejected" as a conflict for a person
+  to decide, and audited. One read of the exam's chart per pass.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.errors import PmsError, PmsThrottled, PmsUnavailable
+from voicechart.exam.resume import row_from_json
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, PmsNoteRow
 from voicechart.pms.connector import PmsConnector
 from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.pms.sandbox.connector import stored_values
 
 _log = logging.getLogger("voicechart.outbox")
 ACTOR = "voicechart"
+CONFLICT = "changed in the PMS by someone else since voicechart read it: not overwritten"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,7 @@ class Outbox:
         max_backoff_s: float = 30.0,
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        check_conflicts: bool = True,
     ) -> None:
         self.journal = journal
         self.connector = connector
@@ -77,6 +85,7 @@ class Outbox:
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
         self._sleep = sleep
+        self.check_conflicts = check_conflicts
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Condition()
@@ -95,10 +104,18 @@ class Outbox:
 
     def _drain(self) -> DrainResult:
         written = committed = 0
+        charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]] = {}
         for group in coalesce(self.journal.pending_edits(pms_url=self.pms_url)):
             newest = group[-1]
             ids = [e.id for e in group]
             try:
+                if self.check_conflicts and self._conflict(group, charts):
+                    self.journal.mark_edits(ids, status="rejected", error=CONFLICT)
+                    self.journal.audit(
+                        actor=ACTOR, action="pms_conflict", object_type="periomeasure", object_id=_key(newest)
+                    )
+                    _log.warning("edit %d (exam %d): %s", newest.id, newest.exam_num, CONFLICT)
+                    continue
                 self.connector.upsert_measure(newest.exam_num, measure_row(newest))
             except PmsUnavailable as exc:
                 self.journal.mark_edits(ids, status="pending", error=str(exc))
@@ -145,6 +162,29 @@ class Outbox:
         self.last_error = ""
         self.pending = 0
         return DrainResult(written, committed, 0)
+
+    def _conflict(
+        self, group: list[ChartEditRow], charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]]
+    ) -> bool:
+        """Whether the PMS's row is neither what this session expects there (its last delivered edit of the
+        row, else the row as the session found it) nor what it is about to write (a retry whose answer was
+        lost)."""
+        newest = group[-1]
+        exam = newest.exam_num
+        if exam not in charts:
+            chart = self.connector.read_chart(exam)
+            charts[exam] = {(int(s), t): _normal(row) for s, rows in chart.items() for t, row in rows.items()}
+        key = (newest.sequence_type, newest.tooth)
+        now = charts[exam].get(key)
+        expected = self.journal.delivered_row(newest.session_id, exam, newest.sequence_type, newest.tooth)
+        if expected is None:
+            expected = group[0].before
+        blank = MeasureRow(SequenceType(newest.sequence_type), newest.tooth)
+        known = _normal(row_from_json(newest.sequence_type, newest.tooth, expected) or blank)
+        if now in (known, _normal(measure_row(newest))):
+            charts[exam][key] = _normal(measure_row(newest))  # what it will be after this write
+            return False
+        return True
 
     def _write_note(self, note: PmsNoteRow) -> int | None:
         if note.kind == "exam_note":
@@ -236,6 +276,11 @@ class Outbox:
 
     def _delay_after(self, result: DrainResult) -> float:
         return self.backoff_s(self._last_exc)
+
+
+def _normal(row: MeasureRow) -> tuple[int, ...] | None:
+    """A row as the PMS stores it; None for a row that records nothing (absent, all -1, no flags)."""
+    return None if row.records_nothing() else stored_values(row)
 
 
 def _key(edit: ChartEditRow) -> str:
