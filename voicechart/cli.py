@@ -18,6 +18,7 @@ import typer
 
 from voicechart.audit_cli import audit_app
 from voicechart.errors import VoicechartError
+from voicechart.retention_cli import retention_app
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 pms_app = typer.Typer(no_args_is_help=True, help="The practice-management system (PMS) connection.")
 app.add_typer(pms_app, name="pms")
 app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 PmsOption = Annotated[
     str | None,

@@ -1,0 +1,79 @@
+"""Retention: utterance audio is kept only as long as it is needed.
+
+A session's clips (one WAV per utterance in DATA_DIR/clips/session-N/) are deleted once the session ended
+more than `clip_days` ago and nothing of it still waits for the PMS or for a person (no pending or rejected
+edit or note). Transcripts, commands and edits stay in the journal: they are the record of what was charted.
+Every deletion is audited (session, number of files; never names or text).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from voicechart.journal.store import Journal
+from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    sessions: list[int]  # sessions whose clips were (or, dry run, would be) deleted
+    files: int
+    kept_open: list[int]  # old enough, but something still waits for the PMS or a person
+
+
+def apply_retention(
+    journal: Journal,
+    clips_dir: Path,
+    *,
+    clip_days: int,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+) -> RetentionResult:
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=clip_days)
+    sessions: list[int] = []
+    kept: list[int] = []
+    files = 0
+    with journal.engine.connect() as conn:
+        ended = (
+            conn.execute(
+                select(ExamSessionRow.id).where(
+                    ExamSessionRow.ended_at.is_not(None), ExamSessionRow.ended_at < cutoff
+                )
+            )
+            .scalars()
+            .all()
+        )
+        waiting = set(
+            conn.execute(
+                select(ChartEditRow.session_id).where(ChartEditRow.pms_status.in_(("pending", "rejected")))
+            ).scalars()
+        ) | set(
+            conn.execute(
+                select(PmsNoteRow.session_id).where(PmsNoteRow.pms_status.in_(("pending", "rejected")))
+            ).scalars()
+        )
+    for session_id in ended:
+        directory = clips_dir / f"session-{session_id}"
+        clips = sorted(directory.glob("*.wav")) if directory.is_dir() else []
+        if not clips:
+            continue
+        if session_id in waiting:
+            kept.append(session_id)
+            continue
+        sessions.append(session_id)
+        files += len(clips)
+        if not dry_run:
+            shutil.rmtree(directory)
+            journal.audit(
+                actor="voicechart",
+                action="clips_deleted",
+                object_type="exam_session",
+                object_id=str(session_id),
+                detail=f"{len(clips)} clips, retention {clip_days} days",
+            )
+    return RetentionResult(sessions, files, kept)
