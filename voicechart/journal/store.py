@@ -285,25 +285,33 @@ class Journal:
                 )
             return list(s.scalars(query))
 
-    def delivered_row(
+    def expected_row(
         self, session_id: int, exam_num: int, sequence_type: int, tooth: int
     ) -> dict[str, Any] | None:
-        """The row ("after") of the session's newest edit of (exam, sequence type, tooth) the PMS took."""
+        """What the PMS should hold for (exam, sequence type, tooth) as far as this session knows: the row
+        ("after") of its newest edit the PMS took, else the row as the session found it (the "before" of its
+        first edit of it; None: no row)."""
+        key = (
+            ChartEditRow.session_id == session_id,
+            ChartEditRow.exam_num == exam_num,
+            ChartEditRow.sequence_type == sequence_type,
+            ChartEditRow.tooth == tooth,
+        )
         with self._session() as s:
-            query = (
+            delivered = s.execute(
                 select(ChartEditRow.after)
-                .where(
-                    ChartEditRow.session_id == session_id,
-                    ChartEditRow.exam_num == exam_num,
-                    ChartEditRow.sequence_type == sequence_type,
-                    ChartEditRow.tooth == tooth,
-                    ChartEditRow.pms_status == "committed",
-                )
+                .where(*key, ChartEditRow.pms_status == "committed")
                 .order_by(ChartEditRow.id.desc())
                 .limit(1)
-            )
-            after: dict[str, Any] | None = s.scalar(query)
-            return after
+            ).first()
+            if delivered is not None:
+                after: dict[str, Any] = delivered[0]
+                return after
+            first = s.execute(
+                select(ChartEditRow.before).where(*key).order_by(ChartEditRow.id).limit(1)
+            ).first()
+            before: dict[str, Any] | None = first[0] if first is not None else None
+            return before
 
     def rejected_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
         """Edits the PMS refused: a person must look at them."""

@@ -167,8 +167,8 @@ class Outbox:
         self, group: list[ChartEditRow], charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]]
     ) -> bool:
         """Whether the PMS's row is neither what this session expects there (its last delivered edit of the
-        row, else the row as the session found it) nor what it is about to write (a retry whose answer was
-        lost)."""
+        row, else the row as the session found it) nor one of the writes it is making (a write whose answer
+        was lost may have landed)."""
         newest = group[-1]
         exam = newest.exam_num
         if exam not in charts:
@@ -176,12 +176,11 @@ class Outbox:
             charts[exam] = {(int(s), t): _normal(row) for s, rows in chart.items() for t, row in rows.items()}
         key = (newest.sequence_type, newest.tooth)
         now = charts[exam].get(key)
-        expected = self.journal.delivered_row(newest.session_id, exam, newest.sequence_type, newest.tooth)
-        if expected is None:
-            expected = group[0].before
+        expected = self.journal.expected_row(newest.session_id, exam, newest.sequence_type, newest.tooth)
         blank = MeasureRow(SequenceType(newest.sequence_type), newest.tooth)
-        known = _normal(row_from_json(newest.sequence_type, newest.tooth, expected) or blank)
-        if now in (known, _normal(measure_row(newest))):
+        known = {_normal(row_from_json(newest.sequence_type, newest.tooth, expected) or blank)}
+        known |= {_normal(measure_row(edit)) for edit in group}  # any of these writes may have landed
+        if now in known:
             charts[exam][key] = _normal(measure_row(newest))  # what it will be after this write
             return False
         return True
