@@ -8,12 +8,14 @@ from bench import (
     asr_models,
     corpus,
     corpus_eval,
+    fuzz_dictation,
     live,
     load,
     notes_corpus,
     notes_wer,
     pms_hop,
     recognizer,
+    reliability,
     text_level,
     vad,
     web,
@@ -36,10 +38,13 @@ BENCHES = {
     "notes-corpus": notes_corpus.main,
     "web": web.main,
     "load": load.main,
+    "reliability": reliability.main,
+    "fuzz": fuzz_dictation.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "load")
-"""The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "load", "reliability", "fuzz")
+"""Benchmarks with arguments of their own, not run by a bare `bench` (the corpus ones take an hour or more
+on 2 cores; load and reliability half an hour)."""
 
 if __name__ == "__main__":
     names = sys.argv[1:] or [n for n in BENCHES if n not in WITH_ARGUMENTS]

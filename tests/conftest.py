@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from voicechart.pms.records import SITE_COLUMNS, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector, create_sandbox, seed_demo
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
+POSTGRES_URL = os.environ.get("VOICECHART_TEST_POSTGRES_URL", "")
 MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
 SAMPLES: dict[str, dict[str, Any]] = {s["id"]: s for s in MANIFEST["samples"]}
 
@@ -77,3 +79,36 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[SandboxConnector, sa.Engine, Journ
     journal.close()
     connector.close()
     engine.dispose()
+
+
+def fresh_postgres(url: str) -> str:
+    """The PostgreSQL test database emptied (its public schema dropped and made again), for a journal."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL at {sa.make_url(url).host} is unreachable ({exc.orig})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"VOICECHART_TEST_POSTGRES_URL is set but {reason}")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL: set VOICECHART_TEST_POSTGRES_URL"),
+        ),
+    ]
+)
+def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty journal database: an SQLite file, and the PostgreSQL test database when configured."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.sqlite3'}"
+    return fresh_postgres(POSTGRES_URL)

@@ -76,46 +76,22 @@ def test_the_review_app_plays_encrypted_clips_with_the_key(clinic: Clinic, setti
                 assert audio.content[:4] == b"RIFF"
 
 
-def test_retention_deletes_old_audio_and_clears_old_transcripts(clinic: Clinic, settings: Settings) -> None:
-    journal = clinic.journal
+def test_retention_deletes_encrypted_clips_too(clinic: Clinic, settings: Settings) -> None:
+    from voicechart.journal.tables import ChartEditRow, ExamSessionRow
+
+    key = parse_key(new_key())
+    clip = write_clip(settings.clips_dir / f"session-{clinic.session_id}" / "00042.wav", PCM, key=key)
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=120)
-    with journal.engine.begin() as conn:
-        conn.execute(update(UtteranceRow).where(UtteranceRow.seq <= 2).values(created_at=old))
-        conn.execute(update(PmsNoteRow).values(created_at=old))
-    clips = {u.seq: Path(u.clip_path) for u in journal.utterances(clinic.session_id)}
-    dry = apply_retention(
-        journal, clips_dir=settings.clips_dir, audio_days=90, transcript_days=60, dry_run=True
-    )
-    assert (dry.clips_deleted, dry.transcripts_cleared, dry.notes_cleared) == (2, 2, 1)
-    assert all(p.exists() for p in clips.values())
-    report = apply_retention(journal, clips_dir=settings.clips_dir, audio_days=90, transcript_days=60)
-    assert (report.clips_deleted, report.transcripts_cleared, report.notes_cleared) == (2, 2, 1)
-    assert not clips[1].exists() and not clips[2].exists() and clips[3].exists()
-    texts = {u.seq: u.text for u in journal.utterances(clinic.session_id)}
-    assert texts[1] == texts[2] == "" and texts[3]
-    assert journal.note(clinic.note_id).text == ""
-    assert [e.action for e in journal.audit_events()][-1] == "retention_applied"
+    with clinic.journal.engine.begin() as conn:
+        conn.execute(update(ExamSessionRow).values(ended_at=old))
+        conn.execute(update(ChartEditRow).values(pms_status="committed"))
+        conn.execute(update(PmsNoteRow).values(pms_status="committed"))
+    result = apply_retention(clinic.journal, settings.clips_dir, clip_days=90)
+    assert result.sessions == [clinic.session_id] and not clip.exists()
     with TestClient(clinic.app, base_url="https://testserver") as client:  # type: ignore[arg-type]
         assert sign_in(client, "lead") == 303
-        first = journal.utterances(clinic.session_id)[0].id
-        gone = client.get(f"/utterances/{first}/audio.wav")
+        gone = client.get(f"/utterances/{clinic.unclear_utterance}/audio.wav")
         assert gone.status_code == 404 and "no longer kept" in gone.text
-
-
-def test_retention_never_touches_files_outside_the_clips(
-    clinic: Clinic, settings: Settings, tmp_path: Path
-) -> None:
-    outside = tmp_path / "not-a-clip.wav"
-    outside.write_bytes(b"keep me")
-    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
-    with clinic.journal.engine.begin() as conn:
-        conn.execute(
-            update(UtteranceRow)
-            .where(UtteranceRow.id == clinic.unclear_utterance)
-            .values(clip_path=str(outside), created_at=old)
-        )
-    apply_retention(clinic.journal, clips_dir=settings.clips_dir, audio_days=90, transcript_days=0)
-    assert outside.read_bytes() == b"keep me"
 
 
 @pytest.mark.model
@@ -155,9 +131,9 @@ def test_a_replay_with_the_clip_key_writes_only_encrypted_clips(tmp_path: Path) 
     clips = sorted((tmp_path / "clips").rglob("*.wav*"))
     assert clips and all(p.name.endswith(".wav.enc") for p in clips)
     assert read_clip(clips[0], key=parse_key(key))[:4] == b"RIFF"
-    bad = run_retention(tmp_path, env)
-    assert "Deleted 0 clips" in bad
-    assert key not in bad
+    out = run_retention(tmp_path, env)
+    assert "Deleted 0 clips" in out  # the session ended today: its audio is kept
+    assert key not in out
 
 
 def run_retention(data_dir: Path, env: dict[str, str]) -> str:
@@ -165,7 +141,7 @@ def run_retention(data_dir: Path, env: dict[str, str]) -> str:
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "voicechart", "retention"],
+        [sys.executable, "-m", "voicechart", "retention", "apply"],
         env=env,
         capture_output=True,
         text=True,

@@ -11,8 +11,8 @@ from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal, redact_url
 
 
-def test_migrations_create_the_schema_and_are_repeatable(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'j.sqlite3'}"
+def test_migrations_create_the_schema_and_are_repeatable(journal_url: str) -> None:
+    url = journal_url
     Journal(url).close()
     journal = Journal(url)
     tables = set(inspect(journal.engine).get_table_names())
@@ -20,8 +20,10 @@ def test_migrations_create_the_schema_and_are_repeatable(tmp_path: Path) -> None
     journal.close()
 
 
-def test_utterance_commands_and_edits_are_recorded_and_form_the_outbox(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'j.sqlite3'}")
+def test_utterance_commands_and_edits_are_recorded_and_form_the_outbox(
+    tmp_path: Path, journal_url: str
+) -> None:
+    journal = Journal(journal_url)
     sid = journal.start_session(pms_url="mysql+pymysql://root:secret@db/od", pat_num=7, model="tiny.en")
     result = interpret("3 2 4 bleeding distal")
     outcome = ExamSession().apply(result.commands)
@@ -43,3 +45,21 @@ def test_utterance_commands_and_edits_are_recorded_and_form_the_outbox(tmp_path:
 
 def test_credentials_never_reach_the_journal() -> None:
     assert "secret" not in redact_url("mysql+pymysql://root:secret@db/od")
+
+
+def test_migrations_go_down_to_nothing_and_up_again(journal_url: str) -> None:
+    from alembic import command
+
+    from voicechart.journal.store import alembic_config
+
+    journal = Journal(journal_url)
+    journal.audit(actor="t", action="a", object_type="o", object_id="1")
+    cfg = alembic_config(journal.engine)
+    with journal.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(journal.engine).get_table_names()) <= {"alembic_version"}
+    journal.close()
+    again = Journal(journal_url)
+    assert {"exam_session", "audit_event", "app_user"} <= set(inspect(again.engine).get_table_names())
+    again.close()

@@ -53,10 +53,17 @@ class FlakyPms:
     def append_exam_note(self, exam_num: int, text: str) -> None:
         self.notes.append(text)
 
+    def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
+        chart: dict[SequenceType, dict[int, MeasureRow]] = {}
+        for exam, row in self.writes:
+            if exam == exam_num:
+                chart.setdefault(row.sequence_type, {})[row.tooth] = row
+        return chart
+
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    j = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+def journal(journal_url: str) -> Iterator[Journal]:
+    j = Journal(journal_url)
     yield j
     j.close()
 
@@ -132,14 +139,13 @@ def test_only_what_was_meant_for_a_pms_goes_to_it(journal: Journal) -> None:
     assert len(journal.pending_edits(pms_url="sqlite:///other-pms")) == 1
 
 
-def test_edits_survive_a_restart(tmp_path: Path) -> None:
+def test_edits_survive_a_restart(tmp_path: Path, journal_url: str) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}")
     create_sandbox(engine)
     seed_demo(engine, TODAY)
     pms_url = f"sqlite:///{tmp_path / 'pms.db'}"
     connector = SandboxConnector(engine)
     exam = connector.open_exam(3, TODAY)
-    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
     first = Journal(journal_url)
     dictate(first, ["three two four", "bleeding all"], exam_num=exam.exam_num, url=pms_url)
     first.close()  # the process ends before anything reached the PMS

@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
+from voicechart.audit_cli import audit_app
 from voicechart.errors import VoicechartError
+from voicechart.retention_cli import retention_app
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
 
 app = typer.Typer(
@@ -26,6 +28,8 @@ pms_app = typer.Typer(no_args_is_help=True, help="The practice-management system
 app.add_typer(pms_app, name="pms")
 users_app = typer.Typer(no_args_is_help=True, help="People who sign in to the review app.")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 PmsOption = Annotated[
     str | None,
@@ -100,7 +104,6 @@ def pms_serve(
 
     The keys it accepts are VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY from the environment.
     """
-    import os
 
     import sqlalchemy as sa
     import uvicorn
@@ -114,11 +117,9 @@ def pms_serve(
     url = settings.resolved_pms_url
     if is_api_url(url):
         raise VoicechartError("pms serve serves a sandbox database; give --pms a database URL")
-    developer, customer = (os.environ.get(f"VOICECHART_OD_{k}_KEY", "") for k in ("DEVELOPER", "CUSTOMER"))
-    if not developer or not customer:
-        raise VoicechartError(
-            "set VOICECHART_OD_DEVELOPER_KEY and VOICECHART_OD_CUSTOMER_KEY: the keys clients must send"
-        )
+    from voicechart.secrets import api_keys
+
+    developer, customer = api_keys(host, development=settings.development)  # the keys clients must send
     sqlite = url.startswith("sqlite")
     engine = sa.create_engine(
         url,
@@ -236,36 +237,7 @@ def users_disable(
     web_cli.users_disable(_settings(), name, not enable)
 
 
-# --- retention and clips ---------------------------------------------------------------------------------
-@app.command()
-def retention(
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would go; delete nothing.")] = False,
-) -> None:
-    """Apply the retention rule ([retention] audio_days, transcript_days) to the journal."""
-    from voicechart.journal.store import Journal
-    from voicechart.retention import apply_retention
-
-    settings = _settings()
-    journal = Journal(settings.journal_url)
-    try:
-        report = apply_retention(
-            journal,
-            clips_dir=settings.clips_dir,
-            audio_days=settings.retention.audio_days,
-            transcript_days=settings.retention.transcript_days,
-            dry_run=dry_run,
-        )
-    finally:
-        journal.close()
-    verb = "Would delete" if dry_run else "Deleted"
-    typer.echo(
-        f"{verb} {report.clips_deleted} clips ({report.bytes_freed / 1e6:.1f} MB) older than "
-        f"{settings.retention.audio_days} days; {report.transcripts_cleared} transcripts and "
-        f"{report.notes_cleared} notes cleared "
-        f"(transcript_days {settings.retention.transcript_days or 'keep'})."
-    )
-
-
+# --- clips -----------------------------------------------------------------------------------------------
 clips_app = typer.Typer(no_args_is_help=True, help="Utterance audio in the journal.")
 app.add_typer(clips_app, name="clips")
 
@@ -376,7 +348,14 @@ def _run(
                 mode=mode,
                 provider=provider,
             )
-            chunks = source_chunks(source, realtime=realtime, settings=settings, gate=gate, notify=_notify)
+            chunks = source_chunks(
+                source,
+                realtime=realtime,
+                settings=settings,
+                gate=gate,
+                notify=_notify,
+                resume=pipeline.resume_offset,
+            )
             if is_live_source(source):
                 typer.echo(
                     f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True
@@ -719,15 +698,13 @@ def demo(
 
 
 def _clear_exam_via_api(url: str, settings: Settings, pat_num: int) -> bool:
-    import os
 
     from voicechart.pms.odapi.client import OpenDentalApi
+    from voicechart.secrets import api_keys
 
+    developer, customer = api_keys(url, development=settings.development)
     api = OpenDentalApi(
-        url,
-        developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
-        customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
-        timeout_s=settings.pms.api_timeout_s,
+        url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
     )
     try:
         today = dt.date.today().isoformat()

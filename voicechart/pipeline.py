@@ -13,12 +13,14 @@ import math
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from voicechart.asr.service import Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
@@ -36,17 +38,27 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.numbering import Numbering
-from voicechart.errors import PmsUnavailable
+from voicechart.errors import PmsError, PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
+from voicechart.exam.resume import (
+    JournaledEdit,
+    JournaledUtterance,
+    ResumeReport,
+    reconcile,
+    replay,
+    rows_at_start,
+)
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.guards import Gates, judge, judge_choice
 from voicechart.journal.store import Journal
+from voicechart.journal.tables import UtteranceRow
 from voicechart.notes.composer import NoteComposer, starts_note
 from voicechart.notes.lexicon import NOTE_PROMPT, correct
 from voicechart.pms.connector import PmsConnector
 from voicechart.pms.outbox import Outbox
-from voicechart.pms.records import ExamRecord
+from voicechart.pms.records import ExamRecord, MeasureRow
+from voicechart.recovery import continue_after, day_start_utc, lock_session_dir, read_clip
 
 log = logging.getLogger("voicechart.pipeline")
 CHARTING = (Depths, Flag, Skip, StartExam)
@@ -69,6 +81,7 @@ class PipelineOptions:
     flush_timeout_s: float = 120.0  # at the end, how long to keep delivering what the PMS has not taken yet
     readback: bool = True  # charted values are read back (else only what needs attention); toggled by voice
     clip_key: bytes | None = None  # utterance clips are encrypted with it (voicechart.clips), when given
+    resume: bool = True  # continue the patient's exam session a dead process left open (voicechart.recovery)
 
 
 @dataclass(slots=True)
@@ -176,17 +189,30 @@ class Pipeline:
         self.options = options
         self.pat_num = pat_num
         self.today = today or dt.date.today()
-        self.session_id = journal.start_session(
-            pms_url=pms_url,
-            pat_num=pat_num,
-            model=model_name,
-            operatory=operatory,
-            prov_num=options.provider,
-        )
-        self.clips_dir = clips_dir / f"session-{self.session_id}"
         self.exam: ExamRecord | None = None
         self.session: ExamSession | None = None
         self._seq = 0
+        self._resuming: list[UtteranceRow] | None = None  # the journaled utterances of a session resumed
+        self._resumed_exam: int | None = None
+        self._resume_edits: list[JournaledEdit] = []
+        self._resumed_last: UtteranceRow | None = None  # the last utterance the dead process journaled
+        self.resume_report: ResumeReport | None = None
+        self.audio_offset_s = 0.0  # where in the source this run started (a resumed replay skips ahead)
+        adopted = self._adopt(clips_dir, pms_url) if options.resume and options.mode == "perio" else None
+        if adopted is None:
+            self.session_id = journal.start_session(
+                pms_url=pms_url,
+                pat_num=pat_num,
+                model=model_name,
+                operatory=operatory,
+                prov_num=options.provider,
+            )
+            self._lock = lock_session_dir(clips_dir / f"session-{self.session_id}")
+        else:
+            self.session_id, self._lock = adopted
+        self.clips_dir = clips_dir / f"session-{self.session_id}"
+        if self._lock is not None:  # released when the pipeline ends, or is dropped without running
+            weakref.finalize(self, self._lock.close)
         self._committed: dict[int, float] = {}
         self._commit_seen = threading.Condition()
         self.outbox = Outbox(journal, connector, pms_url=pms_url, on_commit=self._on_commit)
@@ -195,6 +221,76 @@ class Pipeline:
         self.segmenter.probe = self._probe
         self.segmenter.background_gate = options.mode != "note"
         self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clocked()
+        if self._resuming is not None and self._resumed_exam is not None:
+            try:
+                self._ensure_session()  # rebuild the exam now, so the first utterance is decided as before
+            except PmsError as exc:  # rebuilt at the first command instead
+                log.warning("resumed session %d: the exam could not be opened yet (%s)", self.session_id, exc)
+
+    # --- after a crash -------------------------------------------------------------------------------------
+    def _adopt(self, clips_dir: Path, pms_url: str) -> tuple[int, IO[str]] | None:
+        """Claim the newest session of this patient and PMS, today, that a dead process left open."""
+        since = day_start_utc(self.today)
+        for row in self.journal.interrupted_sessions(pat_num=self.pat_num, pms_url=pms_url, since=since):
+            directory = clips_dir / f"session-{row.id}"
+            if not (directory / ".lock").exists():
+                continue  # not this machine's (a shared journal)
+            lock = lock_session_dir(directory)
+            if lock is None:
+                continue  # a live pipeline has it
+            utterances = self.journal.utterances(row.id)
+            self._seq = max((u.seq for u in utterances), default=0)
+            self._resuming = utterances
+            self._resumed_last = utterances[-1] if utterances else None
+            self._resumed_exam = row.exam_num
+            self.journal.audit(
+                actor="voicechart",
+                action="session_resumed",
+                object_type="exam_session",
+                object_id=str(row.id),
+                detail=f"after utterance {self._seq}",
+            )
+            log.warning("resuming session %d after utterance %d (the process had stopped)", row.id, self._seq)
+            return row.id, lock
+        return None
+
+    def resume_offset(self, pcm: np.ndarray) -> int:
+        """Where a recording replayed after a restart continues: just after the last utterance the journal
+        holds, if this recording holds that utterance's audio there (it is the same recording); else 0."""
+        last = self._resumed_last
+        if last is None:
+            return 0
+        clip = read_clip(Path(last.clip_path), key=self.options.clip_key)
+        after = continue_after(pcm, clip, last.audio_start_s) if clip is not None else None
+        if after is None:
+            log.warning("resumed session %d: this source is not the interrupted recording", self.session_id)
+            return 0
+        self.audio_offset_s = after / SAMPLE_RATE
+        return after
+
+    def _resume_exam(self, rows: list[MeasureRow]) -> list[MeasureRow] | None:
+        """The chart as the resumed session began, or None when there is nothing to resume."""
+        if self._resuming is None or self.exam is None:
+            return None
+        if self._resumed_exam not in (None, self.exam.exam_num):
+            log.warning("resumed session %d: its exam is no longer today's exam", self.session_id)
+            self._resuming = None
+            return None
+        self._resume_edits = [
+            JournaledEdit(e.sequence_type, e.tooth, e.before, e.after)
+            for e in self.journal.session_edits(self.session_id)
+            if e.exam_num == self.exam.exam_num
+        ]
+        return rows_at_start(rows, self._resume_edits)
+
+    def _replay_journal(self, session: ExamSession) -> None:
+        assert self._resuming is not None
+        utterances = [JournaledUtterance(u.status, u.text, u.flag_reason) for u in self._resuming]
+        replayed = replay(session, utterances, self.options.numbering)
+        corrected = reconcile(session, self._resume_edits)
+        self.resume_report = ResumeReport(replayed, len(self._resume_edits), corrected)
+        self._resuming = None
+        self.outbox.kick()  # what the dead process had not delivered yet
 
     def _on_commit(self, edit_ids: list[int], at: float) -> None:
         with self._commit_seen:
@@ -252,6 +348,8 @@ class Pipeline:
                 self._save_note(unfinished=True)  # input ended inside a note: keep what was said
             self.outbox.stop(flush_timeout_s=self.options.flush_timeout_s)
             self.journal.end_session(self.session_id)
+            if self._lock is not None:
+                self._lock.close()
         if failure:
             raise failure[0]
 
@@ -281,7 +379,10 @@ class Pipeline:
         self._seq += 1
         seq = self._seq
         marks: dict[str, float] = {"closed": closed_wall or time.perf_counter()}
-        clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm, key=self.options.clip_key)
+        try:
+            clip = write_clip(self.clips_dir / f"{seq:05d}.wav", utt.pcm, key=self.options.clip_key)
+        except OSError as exc:  # disk full, read-only: nothing of this utterance can be kept
+            return self._not_stored(seq, utt, exc)
         marks["asr_start"] = time.perf_counter()
         in_note = self.note is not None
         if isinstance(utt.recognized, Transcript) and not in_note:
@@ -291,6 +392,8 @@ class Pipeline:
             prompt = NOTE_PROMPT if in_note else None
             transcript = recognizer.transcribe(pcm16_to_float(utt.pcm), prompt=prompt)
         marks["asr_done"] = time.perf_counter()
+        session_before = self.session.snapshot() if self.session is not None else None
+        had_session = self.session is not None
         if in_note or starts_note(transcript.text) is not None:
             step = self._note_step(transcript)
         else:
@@ -307,25 +410,32 @@ class Pipeline:
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
         readback = readback_text
-        _utt_id, edit_ids = self.journal.record_utterance(
-            session_id=self.session_id,
-            seq=seq,
-            clip_path=clip,
-            audio_start_s=utt.start_s,
-            audio_end_s=utt.speech_end_s,
-            text=step.text or transcript.text,
-            avg_logprob=transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob,
-            no_speech_prob=transcript.no_speech_prob,
-            status=status,
-            flag_reason="; ".join(flags),
-            readback=readback,
-            timings=_journal_timings(utt, marks, transcript),
-            commands=commands if status == "applied" else (),
-            edits=edits,
-            exam_num=self.exam.exam_num if self.exam else None,
-            exam_notes=outcome.notes if outcome is not None and status == "applied" else (),
-            pat_num=self.pat_num,
-        )
+        try:
+            _utt_id, edit_ids = self.journal.record_utterance(
+                session_id=self.session_id,
+                seq=seq,
+                clip_path=clip,
+                audio_start_s=utt.start_s + self.audio_offset_s,
+                audio_end_s=utt.speech_end_s + self.audio_offset_s,
+                text=step.text or transcript.text,
+                avg_logprob=transcript.avg_logprob if step.avg_logprob is None else step.avg_logprob,
+                no_speech_prob=transcript.no_speech_prob,
+                status=status,
+                flag_reason="; ".join(flags),
+                readback=readback,
+                timings=_journal_timings(utt, marks, transcript),
+                commands=commands if status == "applied" else (),
+                edits=edits,
+                exam_num=self.exam.exam_num if self.exam else None,
+                exam_notes=outcome.notes if outcome is not None and status == "applied" else (),
+                pat_num=self.pat_num,
+            )
+        except (SQLAlchemyError, OSError) as exc:  # the journal cannot store it: it must not count
+            if session_before is not None and self.session is not None:
+                self.session.restore(session_before)
+            elif not had_session:
+                self.session = None  # built from the PMS again at the next command
+            return self._not_stored(seq, utt, exc)
         marks["journal"] = time.perf_counter()
         self.outbox.kick()
         committed_at = self._wait_committed(edit_ids)
@@ -342,9 +452,9 @@ class Pipeline:
             flags=flags,
             readback=readback,
             audio={
-                "start_s": round(utt.start_s, 3),
-                "speech_end_s": round(utt.speech_end_s, 3),
-                "closed_s": round(utt.closed_s, 3),
+                "start_s": round(utt.start_s + self.audio_offset_s, 3),
+                "speech_end_s": round(utt.speech_end_s + self.audio_offset_s, 3),
+                "closed_s": round(utt.closed_s + self.audio_offset_s, 3),
                 "early": utt.early,
             },
             latency_ms=self._latencies(utt, marks, transcript),
@@ -352,6 +462,25 @@ class Pipeline:
             speak=bool(readback)
             and (outcome.speak if outcome is not None else status in ("flagged", "note")),
             readback_on=self.session.readback_enabled if self.session else self.options.readback,
+        )
+
+    def _not_stored(self, seq: int, utt: Utterance, exc: BaseException) -> UtteranceResult:
+        """The journal (or the clips directory) could not store an utterance: the session is as before it,
+        nothing goes to the PMS, and the operatory hears the flagged earcon and why."""
+        log.error("utterance %d NOT STORED, nothing charted: %s", seq, type(exc).__name__)
+        reason = "the journal cannot write (is the disk full or read-only?)"
+        return UtteranceResult(
+            seq=seq,
+            text="",
+            confidence=0.0,
+            status="not_stored",
+            commands=[],
+            edits=[],
+            flags=[f"not stored: {reason}"],
+            readback="Not stored: the journal cannot write. Nothing was charted. Say it again when fixed",
+            audio={"start_s": round(utt.start_s + self.audio_offset_s, 3), "early": utt.early},
+            speak=True,
+            readback_on=True,
         )
 
     def _recognizer_for_notes(self) -> Transcriber:
@@ -440,13 +569,17 @@ class Pipeline:
             self.exam = self.connector.open_exam(self.pat_num, self.today)
             self.journal.set_exam(self.session_id, self.exam.exam_num, prov_num=self.exam.prov_num)
             previous = self.connector.previous_exam(self.pat_num, self.today)
-            self.session = ExamSession(
+            at_start = self._resume_exam(list(self.exam.measures))
+            session = ExamSession(
                 path_order=self.options.path_order,
                 numbering=self.options.numbering,
-                rows=self.exam.measures,
+                rows=self.exam.measures if at_start is None else at_start,
                 previous=previous.measures if previous else (),
                 readback_enabled=self.options.readback,
             )
+            if at_start is not None:
+                self._replay_journal(session)
+            self.session = session
         return self.session
 
     # --- PMS -----------------------------------------------------------------------------------------------

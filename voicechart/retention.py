@@ -1,90 +1,79 @@
-"""The retention rule: how long utterance audio and transcripts are kept in the journal, and the command that
-applies it (`voicechart retention`). What the PMS holds is the record; the journal keeps audio for review and
-transcripts for the audit trail, each for as long as the clinic's rule says.
+"""Retention: utterance audio is kept only as long as it is needed.
 
-- Audio: clips of utterances older than `[retention] audio_days` are deleted (the journal row stays; the
-  review app says the audio is no longer kept).
-- Transcripts: with `[retention] transcript_days` > 0, older utterances lose their text and delivered notes
-  their text as recognized and as sent (the PMS has the note). Notes still waiting for the PMS are kept.
-Each run is audited with its counts.
+A session's clips (one WAV per utterance in DATA_DIR/clips/session-N/, encrypted ones too) are deleted once
+the session ended more than `clip_days` ago and nothing of it still waits for the PMS or for a person (no
+pending or rejected edit or note). Transcripts, commands and edits stay in the journal: they are the record
+of what was charted. Every deletion is audited (session, number of files; never names or text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
 
 from voicechart.journal.store import Journal
-from voicechart.journal.tables import PmsNoteRow, UtteranceRow, utcnow
+from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow
 
 
 @dataclass(frozen=True, slots=True)
-class RetentionReport:
-    clips_deleted: int
-    bytes_freed: int
-    transcripts_cleared: int
-    notes_cleared: int
-    dry_run: bool
+class RetentionResult:
+    sessions: list[int]  # sessions whose clips were (or, dry run, would be) deleted
+    files: int
+    kept_open: list[int]  # old enough, but something still waits for the PMS or a person
 
 
 def apply_retention(
     journal: Journal,
-    *,
     clips_dir: Path,
-    audio_days: int,
-    transcript_days: int,
+    *,
+    clip_days: int,
     now: dt.datetime | None = None,
     dry_run: bool = False,
-) -> RetentionReport:
-    now = now or utcnow()
-    sessions = sessionmaker(journal.engine, expire_on_commit=False)
-    deleted = freed = cleared = notes = 0
-    root = clips_dir.resolve()
-    if audio_days > 0:
-        cutoff = now - dt.timedelta(days=audio_days)
-        with sessions() as s:
-            paths = list(s.scalars(select(UtteranceRow.clip_path).where(UtteranceRow.created_at < cutoff)))
-        for name in paths:
-            path = Path(name)
-            if not path.is_file() or not path.resolve().is_relative_to(root):
-                continue  # gone already, or not one of the journal's clips: never touched
-            size = path.stat().st_size
-            if not dry_run:
-                path.unlink()
-            deleted += 1
-            freed += size
-        if not dry_run and root.is_dir():
-            for folder in root.glob("session-*"):
-                if folder.is_dir() and not any(folder.iterdir()):
-                    folder.rmdir()
-    if transcript_days > 0:
-        cutoff = now - dt.timedelta(days=transcript_days)
-        with sessions() as s, s.begin():
-            old_utterances = (UtteranceRow.created_at < cutoff) & (UtteranceRow.text != "")
-            old_notes = (
-                (PmsNoteRow.created_at < cutoff)
-                & (PmsNoteRow.pms_status == "committed")
-                & ((PmsNoteRow.text != "") | (PmsNoteRow.raw_text != ""))
+) -> RetentionResult:
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=clip_days)
+    sessions: list[int] = []
+    kept: list[int] = []
+    files = 0
+    with journal.engine.connect() as conn:
+        ended = (
+            conn.execute(
+                select(ExamSessionRow.id).where(
+                    ExamSessionRow.ended_at.is_not(None), ExamSessionRow.ended_at < cutoff
+                )
             )
-            cleared = len(list(s.scalars(select(UtteranceRow.id).where(old_utterances))))
-            notes = len(list(s.scalars(select(PmsNoteRow.id).where(old_notes))))
-            if not dry_run:
-                s.execute(update(UtteranceRow).where(old_utterances).values(text=""))
-                s.execute(update(PmsNoteRow).where(old_notes).values(text="", raw_text="", corrections=[]))
-            else:
-                s.rollback()
-    report = RetentionReport(deleted, freed, cleared, notes, dry_run)
-    if not dry_run:
-        journal.audit(
-            actor="retention",
-            action="retention_applied",
-            object_type="journal",
-            object_id="clips+transcripts",
-            detail=f"audio>{audio_days}d: {deleted} clips; "
-            f"transcripts>{transcript_days}d: {cleared} utterances, {notes} notes",
+            .scalars()
+            .all()
         )
-    return report
+        waiting = set(
+            conn.execute(
+                select(ChartEditRow.session_id).where(ChartEditRow.pms_status.in_(("pending", "rejected")))
+            ).scalars()
+        ) | set(
+            conn.execute(
+                select(PmsNoteRow.session_id).where(PmsNoteRow.pms_status.in_(("pending", "rejected")))
+            ).scalars()
+        )
+    for session_id in ended:
+        directory = clips_dir / f"session-{session_id}"
+        clips = sorted([*directory.glob("*.wav"), *directory.glob("*.wav.enc")]) if directory.is_dir() else []
+        if not clips:
+            continue
+        if session_id in waiting:
+            kept.append(session_id)
+            continue
+        sessions.append(session_id)
+        files += len(clips)
+        if not dry_run:
+            shutil.rmtree(directory)
+            journal.audit(
+                actor="voicechart",
+                action="clips_deleted",
+                object_type="exam_session",
+                object_id=str(session_id),
+                detail=f"{len(clips)} clips, retention {clip_days} days",
+            )
+    return RetentionResult(sessions, files, kept)

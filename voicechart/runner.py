@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,12 +37,11 @@ def open_connector(url: str, settings: Settings) -> PmsConnector:
     if is_api_url(url):
         from voicechart.pms.odapi.client import OpenDentalApi
         from voicechart.pms.odapi.connector import OpenDentalApiConnector
+        from voicechart.secrets import api_keys
 
+        developer, customer = api_keys(url, development=settings.development)
         api = OpenDentalApi(
-            url,
-            developer_key=os.environ.get("VOICECHART_OD_DEVELOPER_KEY", ""),
-            customer_key=os.environ.get("VOICECHART_OD_CUSTOMER_KEY", ""),
-            timeout_s=settings.pms.api_timeout_s,
+            url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
         )
         writer = OpenDentalApiConnector(api, clinical_note_code=settings.pms.clinical_note_code)
         if not settings.pms.read_url:
@@ -112,9 +110,11 @@ def source_chunks(
     settings: Settings | None = None,
     gate: PlaybackGate | None = None,
     notify: Callable[[str], None] | None = None,
+    resume: Callable[[np.ndarray], int] | None = None,
 ) -> Iterator[np.ndarray]:
     """'-' = raw s16le 16 kHz mono on stdin (or a named pipe's path); 'mic' = the configured input device,
-    'mic:NAME' = that device (name or index); anything else = an audio file."""
+    'mic:NAME' = that device (name or index); anything else = an audio file. `resume` says where in a file
+    to start (Pipeline.resume_offset: after what a dead process already journaled)."""
     if source == "-":
         chunks: Iterator[np.ndarray] = stream_chunks(sys.stdin.buffer)
         return chunks  # stdin is paced by whoever writes it
@@ -128,7 +128,8 @@ def source_chunks(
     path = Path(source)
     if path.is_fifo():
         return _fifo_chunks(path)
-    chunks = array_chunks(decode_file(path))
+    pcm = decode_file(path)
+    chunks = array_chunks(pcm[resume(pcm) :] if resume is not None else pcm)
     return paced(chunks) if realtime else chunks
 
 

@@ -120,10 +120,9 @@ class WebSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long the journal keeps what it heard (`voicechart retention` applies it; run it daily)."""
+    """How long the journal keeps utterance audio (`voicechart retention apply` applies it; run it daily)."""
 
-    audio_days: int = Field(default=90, ge=0)  # utterance clips; 0 = keep forever
-    transcript_days: int = Field(default=0, ge=0)  # recognized words and delivered notes' texts; 0 = keep
+    audio_days: int = Field(default=90, ge=0)  # days after a session ended; 0 = keep forever
 
 
 def _default_data_dir() -> Path:
@@ -142,6 +141,8 @@ class Settings(BaseSettings):
 
     data_dir: str = ""
     pms_url: str = ""
+    environment: Literal["development", "production"] = "production"  # see voicechart.secrets
+    journal_database_url: str = ""  # default: an SQLite file in the data directory (see journal_url)
     asr: AsrSettings = AsrSettings()
     vad: VadSettings = VadSettings()
     exam: ExamSettings = ExamSettings()
@@ -169,6 +170,10 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, toml)
 
     @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @property
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser() if self.data_dir else _default_data_dir()
 
@@ -181,6 +186,10 @@ class Settings(BaseSettings):
 
     @property
     def journal_url(self) -> str:
+        """The journal: VOICECHART_JOURNAL_DATABASE_URL (e.g. PostgreSQL for a clinic group's server), else
+        an SQLite file in the data directory."""
+        if self.journal_database_url:
+            return self.journal_database_url
         return f"sqlite:///{self.resolved_data_dir / 'journal.sqlite3'}"
 
     @property

@@ -243,6 +243,32 @@ class ExamSession:
             self._restore(state)
         return bool(outcome.applied) and not outcome.ignored and not doubts
 
+    def applies(self, commands: Sequence[Command]) -> bool:
+        """Whether these commands can be applied here at all (a dry run; nothing changes)."""
+        state = self._snapshot_all()
+        try:
+            outcome = self.apply(commands)
+        finally:
+            self._restore(state)
+        return bool(outcome.applied) or outcome.ignored or not outcome.flagged
+
+    def snapshot(self) -> object:
+        """Everything the session holds (chart, cursor, undo), to put back with `restore`."""
+        return self._snapshot_all()
+
+    def restore(self, snapshot: object) -> None:
+        """Back to a `snapshot`: what an utterance did that could not be stored is undone."""
+        assert isinstance(snapshot, _State)
+        self._restore(snapshot)
+
+    def row(self, seq: SequenceType, tooth: int) -> MeasureRow:
+        """The chart's row for (sequence type, tooth), blank if there is none."""
+        return self._row_or_blank((seq, tooth))
+
+    def set_row(self, row: MeasureRow) -> None:
+        """Put a row in the chart as it is known to be (resuming an exam from the journal); not undoable."""
+        self.rows[(row.sequence_type, row.tooth)] = row
+
     def hold(self, sides: int, reason: str) -> Outcome:
         """An utterance that was clearly `sides` tooth sides of depths, but not heard clearly enough to chart:
         those sides stay blank and marked, and the cursor moves past them, so what follows lands where it

@@ -45,7 +45,10 @@ def render(earcon: Earcon) -> np.ndarray:
 
 def earcon_for(status: str, commands: list[dict[str, Any]]) -> Earcon | None:
     """Which earcon an utterance's outcome gets (from UtteranceResult's status and commands)."""
-    if status == "flagged":
+    if status in (
+        "flagged",
+        "not_stored",
+    ):  # not_stored: the journal could not keep it (disk full, read-only)
         return Earcon.FLAGGED
     if status not in ("applied", "note"):
         return None  # chatter, noise: silence

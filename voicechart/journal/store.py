@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, Engine, create_engine, event, or_, select, 
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from voicechart import audit as audit_chain
 from voicechart.dictation.commands import Command, command_json
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.tables import (
@@ -103,6 +104,30 @@ class Journal:
             s.add(row)
             s.flush()
             return row.id
+
+    def interrupted_sessions(self, *, pat_num: int, pms_url: str, since: dt.datetime) -> list[ExamSessionRow]:
+        """Sessions of this patient with this PMS started since `since` that never ended (the process died),
+        newest first."""
+        with self._session() as s:
+            query = (
+                select(ExamSessionRow)
+                .where(
+                    ExamSessionRow.pat_num == pat_num,
+                    ExamSessionRow.pms_url == redact_url(pms_url),
+                    ExamSessionRow.ended_at.is_(None),
+                    ExamSessionRow.started_at >= since,
+                )
+                .order_by(ExamSessionRow.id.desc())
+            )
+            return list(s.scalars(query))
+
+    def session_edits(self, session_id: int) -> list[ChartEditRow]:
+        """Every chart edit of a session, oldest first, whatever became of it in the PMS."""
+        with self._session() as s:
+            query = (
+                select(ChartEditRow).where(ChartEditRow.session_id == session_id).order_by(ChartEditRow.id)
+            )
+            return list(s.scalars(query))
 
     def set_exam(self, session_id: int, exam_num: int, *, prov_num: int = 0) -> None:
         """The session's perio exam in the PMS; when nobody said who dictates (`--provider`), the exam's
@@ -309,6 +334,34 @@ class Journal:
                 )
             return list(s.scalars(query))
 
+    def expected_row(
+        self, session_id: int, exam_num: int, sequence_type: int, tooth: int
+    ) -> dict[str, Any] | None:
+        """What the PMS should hold for (exam, sequence type, tooth) as far as this session knows: the row
+        ("after") of its newest edit the PMS took, else the row as the session found it (the "before" of its
+        first edit of it; None: no row)."""
+        key = (
+            ChartEditRow.session_id == session_id,
+            ChartEditRow.exam_num == exam_num,
+            ChartEditRow.sequence_type == sequence_type,
+            ChartEditRow.tooth == tooth,
+        )
+        with self._session() as s:
+            delivered = s.execute(
+                select(ChartEditRow.after)
+                .where(*key, ChartEditRow.pms_status == "committed")
+                .order_by(ChartEditRow.id.desc())
+                .limit(1)
+            ).first()
+            if delivered is not None:
+                after: dict[str, Any] = delivered[0]
+                return after
+            first = s.execute(
+                select(ChartEditRow.before).where(*key).order_by(ChartEditRow.id).limit(1)
+            ).first()
+            before: dict[str, Any] | None = first[0] if first is not None else None
+            return before
+
     def rejected_edits(self, session_id: int | None = None) -> list[ChartEditRow]:
         """Edits the PMS refused: a person must look at them."""
         with self._session() as s:
@@ -339,12 +392,9 @@ class Journal:
             return list(s.scalars(query))
 
     def audit(self, *, actor: str, action: str, object_type: str, object_id: str, detail: str = "") -> None:
-        with self._session() as s, s.begin():
-            s.add(
-                AuditRow(
-                    actor=actor, action=action, object_type=object_type, object_id=object_id, detail=detail
-                )
-            )
+        """Append an event to the audit log's hash chain (see voicechart.audit)."""
+        fields = {"actor": actor, "action": action, "object_type": object_type, "object_id": object_id}
+        audit_chain.append(self.engine, detail=detail, **fields)
 
     def audit_events(self, since: dt.datetime | None = None) -> list[AuditRow]:
         with self._session() as s:

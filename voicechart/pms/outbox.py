@@ -14,6 +14,10 @@ outbox --flush`) picks up where this one stopped.
   another process): each claims what it writes (`Journal.claim`), all of a row's waiting edits or none, so two
   never write the same row at once (two POSTs of one periomeasure row would leave it twice in the PMS). A
   claim lapses after `CLAIM_LEASE_S`, so edits claimed by a process that died are written by another.
+- Someone else's edit is never overwritten silently: before a row is written, the PMS's row must still be
+  what the session last put there (or found there); if another user changed it meanwhile (in Open Dental,
+  or another operatory charting the same patient), the edit is marked "rejected" as a conflict for a person
+  to decide, and audited. One read of the exam's chart per pass.
 """
 
 from __future__ import annotations
@@ -27,15 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.errors import PmsError, PmsThrottled, PmsUnavailable
+from voicechart.exam.resume import row_from_json
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, PmsNoteRow
 from voicechart.pms.connector import PmsConnector
 from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.pms.sandbox.connector import stored_values
 
 _log = logging.getLogger("voicechart.outbox")
 ACTOR = "voicechart"
 CLAIM_LEASE_S = 60.0  # longer than any one write may take (the API timeout is 10 s by default)
 CONTENDED_RETRY_S = 0.1  # another outbox held some rows: look again this soon
+CONFLICT = "changed in the PMS by someone else since voicechart read it: not overwritten"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class Outbox:
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         fresh_reads: bool = False,
+        check_conflicts: bool = True,
     ) -> None:
         self.journal = journal
         self.connector = connector
@@ -89,6 +97,7 @@ class Outbox:
         # of the rows (the review app's), whose connector's knowledge of them would be stale
         self.fresh_reads = fresh_reads
         self._sleep = sleep
+        self.check_conflicts = check_conflicts
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Condition()
@@ -108,6 +117,7 @@ class Outbox:
 
     def _drain(self) -> DrainResult:
         written = committed = contended = 0
+        charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]] = {}
         forget = getattr(self.connector, "forget_rows", None)
         if self.fresh_reads and forget is not None:
             forget()
@@ -118,6 +128,13 @@ class Outbox:
                 contended += 1
                 continue
             try:
+                if self.check_conflicts and self._conflict(group, charts):
+                    self.journal.mark_edits(ids, status="rejected", error=CONFLICT)
+                    self.journal.audit(
+                        actor=ACTOR, action="pms_conflict", object_type="periomeasure", object_id=_key(newest)
+                    )
+                    _log.warning("edit %d (exam %d): %s", newest.id, newest.exam_num, CONFLICT)
+                    continue
                 self.connector.upsert_measure(newest.exam_num, measure_row(newest))
             except PmsUnavailable as exc:
                 self.journal.mark_edits(ids, status="pending", error=str(exc))
@@ -170,6 +187,36 @@ class Outbox:
         self.last_error = ""
         self.pending = 0
         return DrainResult(written, committed, 0, contended=contended)
+
+    def _conflict(
+        self, group: list[ChartEditRow], charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]]
+    ) -> bool:
+        """Whether the PMS's row is neither what this session expects there (its last delivered edit of the
+        row, else the row as the session found it) nor one of the writes it is making (a write whose answer
+        was lost may have landed)."""
+        newest = group[-1]
+        exam = newest.exam_num
+        key = (newest.sequence_type, newest.tooth)
+        expected = self.journal.expected_row(newest.session_id, exam, newest.sequence_type, newest.tooth)
+        blank = MeasureRow(SequenceType(newest.sequence_type), newest.tooth)
+        known = {_normal(row_from_json(newest.sequence_type, newest.tooth, expected) or blank)}
+        known |= {_normal(measure_row(edit)) for edit in group}  # any of these writes may have landed
+        fresh = exam not in charts
+        for _ in range(2):
+            if exam not in charts:
+                chart = self.connector.read_chart(exam)
+                charts[exam] = {
+                    (int(s), t): _normal(row) for s, rows in chart.items() for t, row in rows.items()
+                }
+            if charts[exam].get(key) in known:
+                charts[exam][key] = _normal(measure_row(newest))  # what it will be after this write
+                return False
+            if fresh:
+                return True
+            # read earlier in this pass: another outbox may have written the row since; look again
+            del charts[exam]
+            fresh = True
+        return True
 
     def _write_note(self, note: PmsNoteRow) -> int | None:
         if note.kind == "exam_note":
@@ -272,6 +319,11 @@ class Outbox:
 
     def _delay_after(self, result: DrainResult) -> float:
         return self.backoff_s(self._last_exc)
+
+
+def _normal(row: MeasureRow) -> tuple[int, ...] | None:
+    """A row as the PMS stores it; None for a row that records nothing (absent, all -1, no flags)."""
+    return None if row.records_nothing() else stored_values(row)
 
 
 def _key(edit: ChartEditRow) -> str:

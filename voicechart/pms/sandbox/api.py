@@ -126,6 +126,7 @@ class SandboxApi:
             r("/toothinitials", self.list_toothinitials, self.post_toothinitial),
             r("/toothinitials/{num}", None, None, None, self.delete_toothinitial),
             r("/securitylogs", self.list_securitylogs),
+            Route("/openapi.json", _openapi_json, methods=["GET"]),  # the description, without keys
         ]
         return Starlette(routes=routes)
 
@@ -890,6 +891,12 @@ def _exam_for_write(conn: sa.Connection, exam_num: int) -> sa.Row[Any]:
     if exam is None:
         raise PmsRejected("PerioExamNum is invalid.")
     return exam
+
+
+async def _openapi_json(_request: Request) -> Response:
+    from voicechart.pms.sandbox.openapi import openapi
+
+    return JSONResponse(openapi())
 
 
 class BackgroundServer:

@@ -1,0 +1,118 @@
+"""The journal's disk is full or read-only: the operatory is told at once (the flagged earcon and a
+message), nothing is acknowledged that was not stored, nothing reaches the PMS, and the exam goes on where
+it was once the journal can write again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from voicechart.asr.transcriber import Transcript
+from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
+from voicechart.feedback.earcons import Earcon, earcon_for
+from voicechart.journal.store import Journal
+from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
+from voicechart.pms.records import SequenceType
+from voicechart.pms.sandbox import SandboxConnector
+
+
+class Scripted:
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = list(texts)
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
+        return Transcript(self.texts.pop(0), -0.1, 0.01)
+
+
+def _read_only(journal: Journal) -> Callable[[], None]:
+    """Every new connection of the journal refuses writes (SQLite's query_only), as a read-only disk does."""
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA query_only = ON")
+
+    journal.engine.dispose()
+    event.listen(journal.engine, "connect", on_connect)
+
+    def undo() -> None:
+        event.remove(journal.engine, "connect", on_connect)
+        journal.engine.dispose()
+
+    return undo
+
+
+def _disk_full(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    def full(**_kwargs: Any) -> Any:
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(journal, "record_utterance", full)
+    return lambda: monkeypatch.undo()
+
+
+@pytest.mark.parametrize("failure", ["read-only", "disk-full", "clips-unwritable"])
+def test_an_utterance_the_journal_cannot_store_is_not_charted_and_is_said_to_be_lost(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    connector, _engine, journal = sandbox
+    script = ["Start perio exam.", "3 2 4.", "4 3 3.", "4 3 3.", "Bleeding all."]
+    recognizer = Scripted(script)
+    pipeline = Pipeline(
+        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
+        transcriber=recognizer,
+        connector=connector,
+        journal=journal,
+        clips_dir=tmp_path / "clips",
+        pat_num=3,  # no missing teeth: the path starts at tooth 1
+        pms_url="sqlite:///sandbox",
+        model_name="scripted",
+        options=PipelineOptions(
+            min_avg_logprob=-1.0, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, pms_wait_s=0.0
+        ),
+        today=dt.date.today(),
+    )
+    quiet = np.zeros(8000, dtype=np.int16)
+
+    def say(i: int) -> UtteranceResult:
+        result = pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9))
+        pipeline.outbox.drain()
+        return result
+
+    results = [say(0), say(1)]
+    if failure == "read-only":
+        restore = _read_only(journal)
+    elif failure == "disk-full":
+        restore = _disk_full(journal, monkeypatch)
+    else:
+        real = pipeline.clips_dir
+        monkeypatch.setattr(pipeline, "clips_dir", Path("/proc/voicechart-cannot-write-here"))
+        recognizer.texts.pop(0)  # its audio cannot be kept: it is not even recognized
+
+        def restore() -> None:
+            pipeline.clips_dir = real
+
+    lost = say(2)  # "4 3 3" while the journal cannot store it
+    restore()
+    results += [say(3), say(4)]  # said again once it can
+
+    assert lost.status == "not_stored" and lost.edits == [] and "Nothing was charted" in lost.readback
+    assert lost.speak and earcon_for(lost.status, lost.commands) is Earcon.FLAGGED
+    assert [r.status for r in results] == ["applied"] * 4
+    exam = pipeline.exam
+    assert exam is not None
+    chart = connector.read_chart(exam.exam_num)
+    probing = chart[SequenceType.PROBING]
+    assert probing[1].sites[:3] == (4, 2, 3) and probing[2].sites[:3] == (3, 3, 4)  # DB,B,MB said → MB,B,DB
+    assert 3 not in probing  # the lost "4 3 3" did not move the cursor: its repeat went to tooth 2
+    stored = [u.text for u in journal.utterances(pipeline.session_id)]
+    assert stored == ["Start perio exam.", "3 2 4.", "4 3 3.", "Bleeding all."]
+    assert journal.pending_edits() == []
