@@ -16,6 +16,10 @@ def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]] | No
             "parameters": params or [],
             "responses": {
                 "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+                "400": {
+                    "description": "A malformed parameter",
+                    "content": {"application/json": {"schema": _ERROR}},
+                },
                 "401": {"description": "Not signed in", "content": {"application/json": {"schema": _ERROR}}},
                 "404": {"description": "Not found", "content": {"application/json": {"schema": _ERROR}}},
             },
