@@ -521,3 +521,14 @@ def test_no_phi_or_secret_in_logs_or_the_audit_log(
     ):
         assert secret not in logged, secret
         assert secret not in audit, secret
+
+
+def test_huge_or_unsized_bodies_are_refused_before_they_are_read(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    huge = client.post(
+        f"/notes/{clinic.note_id}/correct", data={"csrf": csrf_of(client), "text": "x" * 400_000}
+    )
+    assert huge.status_code == 413
+    unsized = client.post("/logout", content=iter([b"csrf=x"]))  # chunked: no Content-Length
+    assert unsized.status_code == 411
+    assert len(clinic.journal.notes()) == 1  # nothing was written

@@ -56,6 +56,7 @@ HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "vc_session"
 LOGIN_CSRF_COOKIE = "vc_login_csrf"
 OPEN_PATHS = ("/health", "/login", "/static/")
+MAX_BODY_BYTES = 256 * 1024  # a corrected note is at most 20,000 characters
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
@@ -149,6 +150,11 @@ class GuardMiddleware(BaseHTTPMiddleware):
 
     async def _guarded(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         path = request.url.path
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            return _secure(JSONResponse({"error": "the request is too large"}, status_code=413))
+        if request.method not in ("GET", "HEAD") and "content-length" not in request.headers:
+            return _secure(JSONResponse({"error": "a request body needs a length"}, status_code=411))
         open_path = path in ("/health", "/login", "/favicon.ico") or path.startswith("/static/")
         if not open_path:
             token = request.cookies.get(SESSION_COOKIE, "")
