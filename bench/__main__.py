@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     asr_models,
+    base_pass,
     corpus,
     corpus_eval,
     live,
@@ -32,11 +33,12 @@ BENCHES = {
     "recognize": corpus_eval.recognize_main,
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
+    "levers-base": base_pass.main,
     "notes-corpus": notes_corpus.main,
     "web": web.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus")
+WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "levers-base", "notes-corpus")
 """The corpus benchmarks: not run by a bare `bench` (they take an hour or more on 2 cores)."""
 
 if __name__ == "__main__":
