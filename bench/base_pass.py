@@ -44,6 +44,7 @@ from bench.corpus_eval import (
     totals,
 )
 from voicechart.audio.sources import pcm16_to_float
+from voicechart.guards import Gates
 from voicechart.runner import load_transcriber
 from voicechart.settings import load_settings
 
@@ -56,6 +57,52 @@ def _levers() -> tuple[Lever, Lever]:
         Lever("product (tiny.en, dev-calibrated gates)", gates=gates),
         Lever("product + Whisper base on uncertain utterances", gates=gates, second_pass=True),
     )
+
+
+BASE_GATES = RESULTS / "levers_base_gates.json"
+
+
+def _base_gates_lever() -> Lever | None:
+    """The second pass with gates of its own on base's reading, calibrated on dev voices (`base-gates`)."""
+    if not BASE_GATES.exists():
+        return None
+    own = Gates(**json.loads(BASE_GATES.read_text())["gates"])
+    name = "product + Whisper base, base's own gates (dev-calibrated)"
+    return Lever(name, gates=load_gates(), second_pass=True, second_gates=own)
+
+
+def base_gates() -> None:
+    """Coordinate search of the gates on base's reading, on the dev voices only (first hearing, utility as
+    in `bench gates`); the first pass keeps its own calibrated gates."""
+    tiny = Recognitions(configs=CONFIGS)
+    base = Recognitions("base")
+    exams = [e for e in selected("dev", 10**6) if (_done_dir() / e.id).exists()]
+    first = load_gates()
+    grids = {
+        "depths": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
+        "depths_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
+        "findings": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
+        "findings_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
+        "commands": [-1.5, -1.2, -1.0, -0.8, -0.6, -0.4],
+    }
+    own = first
+    history = []
+    for _round in range(2):
+        for name, grid in grids.items():
+            scored = []
+            for value in grid:
+                candidate = dataclasses.replace(own, **{name: value})
+                lever = Lever("base gates", gates=first, second_pass=True, second_gates=candidate)
+                t = totals(replay(e, lever, tiny.get, base.get, retries=0) for e in exams)
+                scored.append((t["utility"], value, t))
+            best = max(scored, key=lambda x: (x[0], -abs(x[1])))
+            own = dataclasses.replace(own, **{name: best[1]})
+            history.append({"gate": name, "value": best[1], "utility": best[0]})
+            print(f"{name} = {best[1]}: utility {best[0]:.1f}, {pct(best[2]['accuracy'])} right, "
+                  f"{int(best[2]['wrong_unflagged'])} wrong without a mark", flush=True)  # fmt: skip
+    out = {"gates": dataclasses.asdict(own), "dev_exams": [e.id for e in exams], "search": history}
+    BASE_GATES.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out["gates"]))
 
 
 def _done_dir() -> Path:
@@ -133,91 +180,109 @@ def _stats(name: str, values: list[float]) -> dict[str, float]:
     return {f"{name}_median_ms": round(1000 * median), f"{name}_p95_ms": round(1000 * p95)}
 
 
-def _table(groups: dict[str, list[tuple[ExamResult, ExamResult]]], title: str, which: int) -> list[str]:
+LEVEL_ORDER = {"clean": 0, "20": 1, "15": 2, "10": 3, "5": 4, "all": 9}
+Runs = list[tuple[ExamResult, ...]]  # per exam, one result per variant (the first: without base)
+
+
+def _by(runs: Runs, key: Callable[[ExamResult], str]) -> dict[str, Runs]:
+    groups: dict[str, Runs] = defaultdict(list)
+    for results in runs:
+        groups[key(results[0])].append(results)
+    return dict(sorted(groups.items(), key=lambda g: (LEVEL_ORDER.get(g[0], 5), g[0])))
+
+
+def _variant_table(runs: Runs, names: list[str], key: Callable[[ExamResult], str], title: str) -> list[str]:
+    """One row per group and variant: the figures of `bench levers` and the second passes."""
     head, rule = HEADER.format(title).split("\n")
-    lines = [head + " went to base / taken |", rule + "---|"]
-    for name in sorted(groups, key=lambda g: ({"clean": 0, "20": 1, "15": 2, "10": 3, "5": 4}.get(g, 9), g)):
-        t = totals(pair[which] for pair in groups[name])
-        lines.append(row_md(name, t) + f" {int(t['second_passes'])} / {int(t['second_accepted'])} |")
+    lines = [head.replace(f"| {title} |", f"| {title} | variant |") + " went to base / base taken |",
+             rule + "---|---|"]  # fmt: skip
+    groups = _by(runs, key)
+    if len(groups) > 1:
+        groups["all"] = runs
+    for group, members in groups.items():
+        for i, name in enumerate(names):
+            t = totals(m[i] for m in members)
+            cells = row_md(group, t).replace(f"| {group} |", f"| {group} | {name} |", 1)
+            lines.append(cells + f" {int(t['second_passes'])} / {int(t['second_accepted'])} |")
     return lines
 
 
-def _compare(pairs: list[tuple[ExamResult, ExamResult]], key: Callable[[ExamResult], str]) -> list[str]:
-    groups: dict[str, list[tuple[ExamResult, ExamResult]]] = defaultdict(list)
-    for pair in pairs:
-        groups[key(pair[0])].append(pair)
-    lines = ["| group | exams | cells | right without → with base | wrong, no mark without → with | "
-             "marked without → with | base calls |", "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for name in sorted(groups, key=lambda g: ({"clean": 0, "20": 1, "15": 2, "10": 3, "5": 4}.get(g, 9), g)):
-        a = totals(p[0] for p in groups[name])
-        b = totals(p[1] for p in groups[name])
-        lines.append(
-            f"| {name} | {int(a['exams'])} | {int(a['cells'])} | {pct(a['accuracy'])} → "
-            f"**{pct(b['accuracy'])}** | {int(a['wrong_unflagged'])} → **{int(b['wrong_unflagged'])}** | "
-            f"{int(a['marked'])} → {int(b['marked'])} | {int(b['second_passes'])} |"
-        )
+def _compare(runs: Runs, names: list[str], key: Callable[[ExamResult], str], title: str) -> list[str]:
+    """Right and wrong-without-a-mark per group, each variant side by side."""
+    columns = (
+        " | ".join(f"right: {n}" for n in names) + " | " + " | ".join(f"wrong, no mark: {n}" for n in names)
+    )
+    lines = [f"| {title} | exams | {columns} |", "|---" * (2 + 2 * len(names)) + "|"]
+    for group, members in _by(runs, key).items():
+        ts = [totals(m[i] for m in members) for i in range(len(names))]
+        right = " | ".join(f"{pct(t['accuracy'])}" for t in ts)
+        wrong = " | ".join(f"{int(t['wrong_unflagged'])}" for t in ts)
+        lines.append(f"| {group} | {len(members)} | {right} | {wrong} |")
     return lines
 
 
 def report() -> None:
+    """The variants on the exams `prepare` finished, per split, first hearing and with repeats."""
     tiny = Recognitions(configs=CONFIGS)
     base = Recognitions("base")
-    split = "test" if "test" in sys.argv else "dev" if "dev" in sys.argv else None
-    exams = [e for e in selected(split, 10**6) if (_done_dir() / e.id).exists()]
+    exams = [e for e in selected(None, 10**6) if (_done_dir() / e.id).exists()]
     before = (len(tiny.rows), len(base.rows))
-    without, with_base = _levers()
-    out: dict[str, Any] = {"exams": [e.describe() for e in exams], "gates": dataclasses.asdict(without.gates)}
-    sections: list[str] = []
-    for split_name in ("test", "dev"):
-        chosen = [e for e in exams if e.split == split_name]
+    levers = [*_levers()]
+    own = _base_gates_lever()
+    if own is not None:
+        levers.append(own)
+    short = ["without base", "base, tiny.en's gates", "base, its own gates"][: len(levers)]
+    out: dict[str, Any] = {
+        "variants": {n: lever.name for n, lever in zip(short, levers, strict=True)},
+        "gates": dataclasses.asdict(levers[0].gates),
+        "base_gates": dataclasses.asdict(own.second_gates) if own and own.second_gates else None,
+        "exams": [e.describe() for e in exams],
+    }
+    sections = [
+        "# Whisper base as a second pass on uncertain utterances (`bench levers-base`)",
+        "",
+        "Variants: "
+        + "; ".join(f"*{n}* = {lever.name}" for n, lever in zip(short, levers, strict=True))
+        + ".",
+        "*went to base* = utterances tiny.en's gates flagged as unsure, recognized again by base; "
+        "*base taken* = base's reading passed the gates and was used.",
+        "",
+    ]
+    for split in ("test", "dev"):
+        chosen = [e for e in exams if e.split == split]
         if not chosen:
             continue
-        runs: dict[str, list[tuple[ExamResult, ExamResult]]] = {}
-        for retries, label in ((0, "first hearing"), (1, "a flagged utterance repeated with the tooth")):
-            runs[label] = [
-                (replay(e, without, tiny.get, None, retries=retries),
-                 replay(e, with_base, tiny.get, base.get, retries=retries))
-                for e in chosen
-            ]  # fmt: skip
-        for label, pairs in runs.items():
-            out.setdefault(split_name, {})[label] = {
-                "without": totals(p[0] for p in pairs),
-                "with_base": totals(p[1] for p in pairs),
-                "by_level": {
-                    level: {
-                        "without": totals(p[0] for p in pairs if p[0].exam.level == level),
-                        "with_base": totals(p[1] for p in pairs if p[0].exam.level == level),
-                    }
-                    for level in sorted({p[0].exam.level for p in pairs})
-                },
-            }
-            sections += [
-                f"## {split_name} voices, {label}: without vs with base, by noise level",
-                "",
-                *_compare(pairs, lambda r: r.exam.level),
-                *_compare(pairs, lambda r: "all")[2:],
-                "",
+        for retries, label in ((1, "a flagged utterance repeated with the tooth"), (0, "first hearing")):
+            runs: Runs = [
+                tuple(replay(e, lv, tiny.get, base.get, retries=retries) for lv in levers) for e in chosen
             ]
-            for which, name in ((0, "without base"), (1, "with base")):
-                table = _table(_group(pairs), "level", which)
-                sections += [f"### {split_name}, {label}, {name}", "", *table, ""]
-        repeats = runs["a flagged utterance repeated with the tooth"]
-        sections += [
-            f"## {split_name} voices, with repeats, by voice",
-            "",
-            *_compare(repeats, lambda r: r.exam.voice.id),
-            "",
-            f"## {split_name} voices, with repeats, by engine",
-            "",
-            *_compare(repeats, lambda r: r.exam.voice.engine),
-            "",
-        ]
-    recognized_here = (len(tiny.rows) - before[0], len(base.rows) - before[1])
-    out["recognized_during_report"] = {"tiny.en": recognized_here[0], "base": recognized_here[1]}
-    rows = [r for r in base.rows.values() if r["exam"] in {e.id for e in exams}]
+            by_level = _by(runs, lambda r: r.exam.level)
+            out.setdefault(split, {})[label] = {
+                group: {n: totals(m[i] for m in members) for i, n in enumerate(short)}
+                for group, members in {**by_level, "all": runs}.items()
+            }
+            table = _variant_table(runs, short, lambda r: r.exam.level, "level")
+            sections += [f"## {split} voices, {label}", "", *table, ""]
+            if retries == 1:
+                sections += [
+                    f"### {split} voices, {label}, by voice",
+                    "",
+                    *_compare(runs, short, lambda r: r.exam.voice.id, "voice"),
+                    "",
+                    f"### {split} voices, {label}, by engine",
+                    "",
+                    *_compare(runs, short, lambda r: r.exam.voice.engine, "engine"),
+                    "",
+                ]
+    out["recognized_during_report"] = {
+        "tiny.en": len(tiny.rows) - before[0],
+        "base": len(base.rows) - before[1],
+    }
+    ids = {e.id for e in exams}
+    rows = [r for r in base.rows.values() if r["exam"] in ids]
     if rows:
-        stamp = [r["encode_s"] + r["digit_s"] for r in rows]
-        out["base_rows_under_load"] = {"utterances": len(rows), **_stats("total", stamp)}
+        during = [r["encode_s"] + r["digit_s"] for r in rows]
+        out["base_during_prepare"] = {"utterances": len(rows), **_stats("total", during)}
     latency_path = RESULTS / "levers_base_latency.json"
     if latency_path.exists():
         out["latency"] = json.loads(latency_path.read_text())
@@ -226,17 +291,9 @@ def report() -> None:
     (RESULTS / "levers_base.md").write_text(text)
     (RESULTS / "levers_base.json").write_text(json.dumps(out, indent=1) + "\n")
     print(text)
-    print(json.dumps({k: out[k] for k in ("recognized_during_report", "base_rows_under_load") if k in out}))
-
-
-def _group(pairs: list[tuple[ExamResult, ExamResult]]) -> dict[str, list[tuple[ExamResult, ExamResult]]]:
-    groups: dict[str, list[tuple[ExamResult, ExamResult]]] = defaultdict(list)
-    for pair in pairs:
-        groups[pair[0].exam.level].append(pair)
-    groups["all"] = list(pairs)
-    return groups
+    print(json.dumps({k: out[k] for k in ("recognized_during_report", "base_during_prepare") if k in out}))
 
 
 def main() -> None:
     command = sys.argv[2] if len(sys.argv) > 2 else "report"
-    {"prepare": prepare, "latency": latency, "report": report}[command]()
+    {"prepare": prepare, "latency": latency, "report": report, "base-gates": base_gates}[command]()
