@@ -24,12 +24,12 @@ import platform
 import statistics
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import corpus_dir, utterance_audio
+from bench.corpus import CorpusExam, corpus_dir, utterance_audio
 from bench.corpus_eval import (
     HEADER,
     RESULTS,
@@ -42,9 +42,13 @@ from bench.corpus_eval import (
     row_md,
     selected,
     totals,
+    transcript_of,
 )
 from voicechart.audio.sources import pcm16_to_float
-from voicechart.guards import Gates
+from voicechart.dictation.choose import choose
+from voicechart.dictation.commands import Interpretation
+from voicechart.dictation.interpreter import interpret
+from voicechart.guards import Gates, judge_choice
 from voicechart.runner import load_transcriber
 from voicechart.settings import load_settings
 
@@ -221,6 +225,55 @@ def _compare(runs: Runs, names: list[str], key: Callable[[ExamResult], str], tit
     return lines
 
 
+def _meaning(interpretation: Interpretation) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """What an interpretation charts: its commands without where in the text they were said."""
+    return [
+        (type(c).__name__, [(f.name, getattr(c, f.name)) for f in dataclasses.fields(c) if f.name != "span"])
+        for c in interpretation.commands
+    ]
+
+
+def _per_utterance(
+    exams: list[CorpusExam], tiny: Recognitions, base: Recognitions, levers: list[Lever], names: list[str]
+) -> list[str]:
+    """Each utterance that went to base, on its own (no session, so no cascade and no chart to fit): is the
+    reading taken right (it charts what was said) or wrong? Without base none is taken."""
+    by_id = {e.id: e for e in exams}
+    counts: dict[str, Counter[str]] = {n: Counter() for n in names}
+    for row in base.rows.values():
+        exam = by_id.get(row["exam"])
+        if exam is None:
+            continue
+        k, named = row["k"], row["named"]
+        truth = _meaning(interpret(exam.spoken[k].text(named=named), exam.numbering))
+        first = transcript_of(tiny.get(exam, k, named), "digit", n_best=True)
+        second = transcript_of(row, "digit", n_best=True)
+        first_choice = choose(first, exam.numbering)
+        second_choice = choose(second, exam.numbering)
+        for name, lever in zip(names, levers, strict=True):
+            c = counts[name]
+            c["went to base"] += 1
+            c["tiny.en's reading right"] += _meaning(first_choice.interpretation) == truth
+            c["base's reading right"] += _meaning(second_choice.interpretation) == truth
+            if not lever.second_pass:
+                continue
+            verdict = judge_choice(second, second_choice, lever.second_gates or lever.gates)
+            if verdict.status == "ok":
+                right = _meaning(second_choice.interpretation) == truth
+                c["taken, right" if right else "taken, wrong"] += 1
+    columns = [
+        "went to base",
+        "tiny.en's reading right",
+        "base's reading right",
+        "taken, right",
+        "taken, wrong",
+    ]
+    lines = ["| variant | " + " | ".join(columns) + " |", "|---" * (1 + len(columns)) + "|"]
+    for name in names[1:]:
+        lines.append(f"| {name} | " + " | ".join(str(counts[name][c]) for c in columns) + " |")
+    return lines
+
+
 def report() -> None:
     """The variants on the exams `prepare` finished, per split, first hearing and with repeats."""
     tiny = Recognitions(configs=CONFIGS)
@@ -272,6 +325,10 @@ def report() -> None:
                     f"### {split} voices, {label}, by engine",
                     "",
                     *_compare(runs, short, lambda r: r.exam.voice.engine, "engine"),
+                    "",
+                    f"### {split} voices: the utterances that went to base, each on its own",
+                    "",
+                    *_per_utterance(chosen, tiny, base, levers, short),
                     "",
                 ]
     out["recognized_during_report"] = {
