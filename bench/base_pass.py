@@ -259,15 +259,15 @@ def _per_utterance(
                 continue
             verdict = judge_choice(second, second_choice, lever.second_gates or lever.gates)
             if verdict.status == "ok":
-                right = _meaning(second_choice.interpretation) == truth
-                c["taken, right" if right else "taken, wrong"] += 1
-    columns = [
-        "went to base",
-        "tiny.en's reading right",
-        "base's reading right",
-        "taken, right",
-        "taken, wrong",
-    ]
+                taken = second_choice.interpretation
+                if _meaning(taken) == truth:
+                    c["taken, right"] += 1
+                elif taken.accepted and taken.commands:
+                    c["taken, wrong values"] += 1
+                else:
+                    c["taken, charts nothing"] += 1  # talk, or understood only in part: flagged anyway
+    columns = ["went to base", "tiny.en's reading right", "base's reading right"]
+    columns += ["taken, right", "taken, wrong values", "taken, charts nothing"]
     lines = ["| variant | " + " | ".join(columns) + " |", "|---" * (1 + len(columns)) + "|"]
     for name in names[1:]:
         lines.append(f"| {name} | " + " | ".join(str(counts[name][c]) for c in columns) + " |")
