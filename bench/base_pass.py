@@ -157,7 +157,9 @@ def latency() -> None:
         asr = settings.asr.model_copy(update={"model": model})
         transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
         warm = pcm16_to_float(utterance_audio(by_id[rows[0]["exam"]], rows[0]["k"], named=rows[0]["named"]))
-        transcriber.decode(transcriber.encode(warm), prompt=settings.asr.initial_prompt, n_best=5)
+        transcriber.decode(
+            transcriber.encode(warm), prompt=settings.asr.initial_prompt, n_best=5, max_new_tokens=64
+        )
         encode, decode, total = [], [], []
         for r in rows:
             audio = pcm16_to_float(utterance_audio(by_id[r["exam"]], r["k"], named=r["named"]))
