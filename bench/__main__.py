@@ -6,6 +6,7 @@ import sys
 
 from bench import (
     asr_models,
+    base_pass,
     corpus,
     corpus_eval,
     fuzz_dictation,
@@ -35,6 +36,7 @@ BENCHES = {
     "recognize": corpus_eval.recognize_main,
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
+    "levers-base": base_pass.main,
     "notes-corpus": notes_corpus.main,
     "web": web.main,
     "load": load.main,
@@ -42,7 +44,9 @@ BENCHES = {
     "fuzz": fuzz_dictation.main,
 }
 
-WITH_ARGUMENTS = ("corpus", "recognize", "gates", "levers", "notes-corpus", "load", "reliability", "fuzz")
+WITH_ARGUMENTS = (
+    "corpus", "recognize", "gates", "levers", "levers-base", "notes-corpus", "load", "reliability", "fuzz",
+)  # fmt: skip
 """Benchmarks with arguments of their own, not run by a bare `bench` (the corpus ones take an hour or more
 on 2 cores; load and reliability half an hour)."""
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import EXAMS, CorpusExam, corpus_dir, exams_of, speech_text, utterance_audio
+from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, speech_text, utterance_audio
 from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
@@ -76,19 +76,24 @@ def _digest(exam: CorpusExam, k: int, named: bool) -> str:
 class Recognitions:
     """Cached recognitions: every prompt configuration of one utterance from one encoding."""
 
-    def __init__(self, model: str = "tiny.en", shard: str = "") -> None:
+    def __init__(self, model: str = "tiny.en", shard: str = "", *, configs: tuple[str, ...] = ()) -> None:
+        """`configs`: decode only these prompt configurations (all of the model's when empty); a cached row
+        without one of them counts as not recognized."""
         self.model = model
+        digit = load_settings().asr.initial_prompt
+        self.prompts = {"shipped": SHIPPED_PROMPT, "digit": digit} if model == "tiny.en" else {"digit": digit}
+        if configs:
+            self.prompts = {name: prompt for name, prompt in self.prompts.items() if name in configs}
         folder = corpus_dir() / "recognized"
         self.path = folder / f"{model}{'.' + shard if shard else ''}.jsonl"
         self.rows: dict[str, dict[str, Any]] = {}
-        for path in sorted(folder.glob(f"{model}*.jsonl")):  # every shard's rows
+        for path in sorted(folder.glob(f"{model}.*jsonl")):  # every shard's rows
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    self.rows[row["digest"]] = row
+                    if all(name in row for name in self.prompts):
+                        self.rows[row["digest"]] = row
         self._transcriber: WhisperTranscriber | None = None
-        digit = load_settings().asr.initial_prompt
-        self.prompts = {"shipped": SHIPPED_PROMPT, "digit": digit} if model == "tiny.en" else {"digit": digit}
 
     def transcriber(self) -> WhisperTranscriber:
         if self._transcriber is None:
@@ -150,6 +155,7 @@ class Lever:
     hold: bool = True
     gates: Gates = OLD_GATES
     second_pass: bool = False
+    second_gates: Gates | None = None  # the gates on the second pass's reading (None: the first's)
 
 
 @dataclass(slots=True)
@@ -165,6 +171,7 @@ class ExamResult:
     utterances: int
     flagged_utterances: int
     second_passes: int
+    second_accepted: int = 0  # second passes whose reading was taken instead of the first
 
 
 Recognize = Callable[[CorpusExam, int, bool], dict[str, Any]]
@@ -186,14 +193,15 @@ def replay(
         numbering=exam.numbering,
         rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in sorted(missing)],
     )
-    utterances = flagged = second_passes = 0
+    utterances = flagged = second_passes = second_accepted = 0
     for k in range(len(exam.spoken)):
         truth = interpret(exam.spoken[k].text(), exam.numbering)
         for attempt in range(retries + 1):
             utterances += 1
             row = recognize(exam, k, attempt > 0)
-            status, used_second = _one(session, row, lever, exam, k, attempt > 0, second)
+            status, used_second, took_second = _one(session, row, lever, exam, k, attempt > 0, second)
             second_passes += used_second
+            second_accepted += took_second
             if status == "applied" or truth.is_chatter or session.paused:
                 break
             flagged += 1
@@ -212,6 +220,7 @@ def replay(
         utterances,
         flagged,
         second_passes,
+        second_accepted,
     )
 
 
@@ -223,22 +232,24 @@ def _one(
     k: int,
     named: bool,
     second: Recognize | None,
-) -> tuple[str, int]:
+) -> tuple[str, int, int]:
     transcript = transcript_of(row, lever.config, n_best=lever.n_best)
     choice, verdict = _judge(session, transcript, lever, exam)
-    used_second = 0
+    used_second = took_second = 0
     if verdict.status == "low_confidence" and lever.second_pass and second is not None:
         used_second = 1
         other = transcript_of(second(exam, k, named), lever.config, n_best=lever.n_best)
-        other_choice, other_verdict = _judge(session, other, lever, exam)
+        other_lever = replace(lever, gates=lever.second_gates or lever.gates)
+        other_choice, other_verdict = _judge(session, other, other_lever, exam)
         if other_verdict.status == "ok":
             transcript, choice, verdict = other, other_choice, other_verdict
+            took_second = 1
     if verdict.status == "noise":
-        return "noise", used_second
+        return "noise", used_second, took_second
     low = verdict.reason if verdict.status == "low_confidence" else ""
     sides = spoken_sides(transcript) if lever.hold else 0
     decision = decide(session, choice.interpretation, low_confidence=low, spoken_sides=sides)
-    return decision.status, used_second
+    return decision.status, used_second, took_second
 
 
 def _judge(
@@ -268,6 +279,7 @@ def totals(results: Iterable[ExamResult]) -> dict[str, float]:
         t["utterances"] += r.utterances
         t["flagged_utterances"] += r.flagged_utterances
         t["second_passes"] += r.second_passes
+        t["second_accepted"] += r.second_accepted
     cells = t["cells"] or 1
     return {
         **t,
@@ -339,8 +351,12 @@ def _args() -> tuple[str | None, int]:
 
 def selected(split: str | None, count: int) -> list[CorpusExam]:
     """The exams of the split among the first `count`; `levels=clean,15,10` keeps only those noise levels
-    (in that order, so the first ones are done first)."""
+    (in that order, so the first ones are done first); `exams=7,43,…` picks exams by index instead."""
     levels = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("levels=")), None)
+    chosen = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("exams=")), None)
+    if chosen is not None:  # `exams=7,43,12`: exactly these exams of the corpus, in this order
+        exams = [exam_at(int(i)) for i in chosen]
+        return [e for e in exams if split is None or e.split == split]
     exams = list(exams_of(split, count))
     if levels is None:
         return exams
