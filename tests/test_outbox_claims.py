@@ -100,7 +100,7 @@ def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Pat
 
 def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> None:
     """Connectors in one process share what they know of the rows; a connector in another process (here: the
-    same server under another name) re-reads them when its outbox asks for fresh reads."""
+    same server under another name) sees the rows again when its outbox checks for conflicts first."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
     create_sandbox(engine)
     server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
@@ -126,11 +126,12 @@ def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> Non
         assert in_pms() == 2
         other_process.upsert_measure(exam.exam_num, row(4))
         other_process.upsert_measure(exam.exam_num, row(2))  # learns the row (2), writes nothing
-        a.upsert_measure(exam.exam_num, row(6))
-        _edits_for(journal, server.url, exam.exam_num, 3, 2)
-        # (the conflict check, on by default, would re-read the chart anyway; here only the cache is tested)
-        Outbox(journal, other_process, pms_url=server.url, fresh_reads=True, check_conflicts=False).drain()
-        assert in_pms() == 2  # without a fresh read, it would have thought the row was 2 already
+        sid = journal.start_session(pms_url=server.url, pat_num=1, model="test")
+        _edit(journal, sid, 1, exam.exam_num, 3, 6)  # this process's outbox writes 6 …
+        Outbox(journal, a, pms_url=server.url).drain()
+        _edit(journal, sid, 2, exam.exam_num, 3, 2)  # … and the other process's outbox 2 after it
+        Outbox(journal, other_process, pms_url=server.url).drain()
+        assert in_pms() == 2  # it did not trust what it last knew of the row (2) and skip the write
     finally:
         for c in (a, b, other_process):
             c.close()
@@ -139,11 +140,10 @@ def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> Non
         engine.dispose()
 
 
-def _edits_for(journal: Journal, url: str, exam_num: int, tooth: int, depth: int) -> None:
-    sid = journal.start_session(pms_url=url, pat_num=1, model="test")
+def _edit(journal: Journal, sid: int, seq: int, exam_num: int, tooth: int, depth: int) -> None:
     row = MeasureRow(SequenceType.PROBING, tooth, sites=(depth, depth, depth, -1, -1, -1))
     journal.record_utterance(
-        session_id=sid, seq=1, clip_path=Path("x.wav"), audio_start_s=0.0, audio_end_s=0.0, text="",
+        session_id=sid, seq=seq, clip_path=Path("x.wav"), audio_start_s=0.0, audio_end_s=0.0, text="",
         avg_logprob=0.0, no_speech_prob=0.0, status="applied", flag_reason="", readback="", timings={},
         commands=(), edits=(ChartEdit(SequenceType.PROBING, tooth, None, row),), exam_num=exam_num,
     )  # fmt: skip

@@ -21,7 +21,7 @@ from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
 from voicechart.exam.session import HELD_NOTE, ExamSession
-from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
 log = logging.getLogger("voicechart.resume")
 NOT_OPENED = "the exam could not be opened"
@@ -47,15 +47,6 @@ class ResumeReport:
     utterances: int  # utterances of the interrupted session replayed into the session
     edits: int  # chart edits the session had journaled
     corrected_rows: int  # rows where the replay differed from the journal (the journal's value was kept)
-
-
-def row_from_json(seq: int, tooth: int, data: dict[str, Any] | None) -> MeasureRow | None:
-    if data is None:
-        return None
-    s = tuple(int(v) for v in data["sites"])
-    return MeasureRow(
-        SequenceType(seq), tooth, int(data["tooth_value"]), (s[0], s[1], s[2], s[3], s[4], s[5])
-    )
 
 
 def rows_at_start(current: Iterable[MeasureRow], edits: Sequence[JournaledEdit]) -> list[MeasureRow]:

@@ -25,7 +25,7 @@ from voicechart.journal.tables import (
     UtteranceRow,
     utcnow,
 )
-from voicechart.pms.records import MeasureRow
+from voicechart.pms.records import row_json
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -62,12 +62,6 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return url.split("@")[-1]
-
-
-def _row_json(row: MeasureRow | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
 
 
 class _NotAll(Exception):
@@ -200,8 +194,8 @@ class Journal:
                     exam_num=exam_num or 0,
                     sequence_type=int(e.sequence_type),
                     tooth=e.tooth,
-                    before=_row_json(e.before),
-                    after=_row_json(e.after) or {},
+                    before=row_json(e.before) if e.before else None,
+                    after=row_json(e.after),
                     flagged=e.flagged,
                 )
                 for e in edits

@@ -31,11 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.errors import PmsError, PmsThrottled, PmsUnavailable
-from voicechart.exam.resume import row_from_json
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, PmsNoteRow
 from voicechart.pms.connector import PmsConnector
-from voicechart.pms.records import MeasureRow, SequenceType
+from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 from voicechart.pms.sandbox.connector import stored_values
 
 _log = logging.getLogger("voicechart.outbox")
@@ -64,13 +63,9 @@ def coalesce(edits: list[ChartEditRow]) -> list[list[ChartEditRow]]:
 
 
 def measure_row(edit: ChartEditRow) -> MeasureRow:
-    sites = tuple(edit.after["sites"])
-    return MeasureRow(
-        SequenceType(edit.sequence_type),
-        edit.tooth,
-        int(edit.after["tooth_value"]),
-        (sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]),
-    )
+    row = row_from_json(edit.sequence_type, edit.tooth, edit.after)
+    assert row is not None, "an edit always has the row after it"
+    return row
 
 
 class Outbox:
@@ -85,7 +80,6 @@ class Outbox:
         max_backoff_s: float = 30.0,
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        fresh_reads: bool = False,
         check_conflicts: bool = True,
     ) -> None:
         self.journal = journal
@@ -93,9 +87,6 @@ class Outbox:
         self.pms_url = pms_url  # only what was meant for this PMS goes to it
         self.max_backoff_s = max_backoff_s
         self.on_commit = on_commit
-        # look the PMS's rows up again before each pass: for an outbox in a process that does not write most
-        # of the rows (the review app's), whose connector's knowledge of them would be stale
-        self.fresh_reads = fresh_reads
         self._sleep = sleep
         self.check_conflicts = check_conflicts
         self._wake = threading.Event()
@@ -118,9 +109,6 @@ class Outbox:
     def _drain(self) -> DrainResult:
         written = committed = contended = 0
         charts: dict[int, dict[tuple[int, int], tuple[int, ...] | None]] = {}
-        forget = getattr(self.connector, "forget_rows", None)
-        if self.fresh_reads and forget is not None:
-            forget()
         for group in coalesce(self.journal.pending_edits(pms_url=self.pms_url)):
             newest = group[-1]
             ids = [e.id for e in group]

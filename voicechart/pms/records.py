@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
+from typing import Any
 
 BLANK = -1
 """Open Dental's value for "no measurement" in every periomeasure value column."""
@@ -80,6 +81,21 @@ class MeasureRow:
         if self.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC:
             return all(v in (BLANK, 0) for v in self.sites)
         return all(v == BLANK for v in self.sites)
+
+
+def row_json(row: MeasureRow) -> dict[str, Any]:
+    """A row as the journal keeps it (chart_edit.before / .after)."""
+    return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
+
+
+def row_from_json(seq: int, tooth: int, data: dict[str, Any] | None) -> MeasureRow | None:
+    """The row the journal kept (`row_json`), or None for none."""
+    if not data:
+        return None
+    s = tuple(int(v) for v in data["sites"])
+    return MeasureRow(
+        SequenceType(seq), tooth, int(data["tooth_value"]), (s[0], s[1], s[2], s[3], s[4], s[5])
+    )
 
 
 @dataclass(frozen=True, slots=True)

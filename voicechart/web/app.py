@@ -41,7 +41,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from voicechart.journal.store import Journal
-from voicechart.pms.records import BLANK, ExamRecord, MeasureRow, SequenceType
+from voicechart.pms.records import BLANK, SITE_COLUMNS, ExamRecord, MeasureRow, SequenceType
 from voicechart.settings import Settings
 from voicechart.web import chartview, plots
 from voicechart.web.accounts import Accounts, SignedIn, User
@@ -381,13 +381,13 @@ def _site_from_query(request: Request, edits: list[Any]) -> dict[str, Any] | Non
         return None
     tooth = _int(params["tooth"], "tooth", 1, 32)
     column = params["site"]
-    if column not in ("MB", "B", "DB", "ML", "L", "DL"):
+    if column not in SITE_COLUMNS:
         raise HTTPException(400, "unknown site")
     seq = _sequence(params["seq"])
     value = BLANK
     for edit in edits:
         if edit.tooth == tooth and edit.sequence_type == int(seq):
-            value = edit.after["sites"][("MB", "B", "DB", "ML", "L", "DL").index(column)]
+            value = edit.after["sites"][SITE_COLUMNS.index(column)]
     return {"tooth": tooth, "column": column, "seq": int(seq), "seq_name": seq.api_name, "value": value}
 
 
@@ -652,7 +652,7 @@ def _chart_json(view: ExamView) -> dict[str, Any]:
                     "SequenceType": seq.api_name,
                     "IntTooth": tooth,
                     "ToothValue": row.tooth_value,
-                    "sites": dict(zip(("MB", "B", "DB", "ML", "L", "DL"), row.sites, strict=True)),
+                    "sites": dict(zip(SITE_COLUMNS, row.sites, strict=True)),
                 }
             )
     marks = [

@@ -95,9 +95,7 @@ def build_web_app(settings: Settings, *, with_outbox: bool = True) -> Any:
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_pms_url
     journal = Journal(settings.journal_url)
-    outbox = (
-        Outbox(journal, open_connector(url, settings), pms_url=url, fresh_reads=True) if with_outbox else None
-    )
+    outbox = Outbox(journal, open_connector(url, settings), pms_url=url) if with_outbox else None
     return create_app(
         settings,
         journal=journal,

@@ -36,19 +36,19 @@ class LiveHub:
             self._task = None
 
     async def _run(self) -> None:
-        latest = await run_in_threadpool(self.read.latest_ids)
+        latest: tuple[int, int, int, int] | None = None  # None: nobody watches; take a baseline first
         while True:
             await asyncio.sleep(self.poll_s)
             if not self._subscribers:
-                latest = await run_in_threadpool(self.read.latest_ids)
+                latest = None  # no queries while no page is open
                 continue
             try:
                 now = await run_in_threadpool(self.read.latest_ids)
-                if now != latest:
+                if latest is not None and now != latest:
                     changed = await run_in_threadpool(self.read.sessions_changed_since, *latest)
-                    latest = now
                     for queue in list(self._subscribers):
                         queue.put_nowait(changed)
+                latest = now
             except Exception:  # the journal is busy or gone for a moment: try again at the next tick
                 _log.exception("live poll failed")
 

@@ -27,7 +27,7 @@ from voicechart.journal.tables import (
     ReviewActionRow,
     UtteranceRow,
 )
-from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType
+from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType, row_from_json
 
 SiteKey = tuple[int, int, str]  # sequence type, tooth, column ("MB" … "DL", or "tooth" for a row value)
 Chart = dict[SequenceType, dict[int, MeasureRow]]
@@ -103,12 +103,7 @@ class Queue:
 
 
 def _row(data: dict[str, Any] | None, seq: int, tooth: int) -> MeasureRow:
-    if not data:
-        return MeasureRow(SequenceType(seq), tooth)
-    s = data["sites"]
-    return MeasureRow(
-        SequenceType(seq), tooth, int(data["tooth_value"]), (s[0], s[1], s[2], s[3], s[4], s[5])
-    )
+    return row_from_json(seq, tooth, data) or MeasureRow(SequenceType(seq), tooth)
 
 
 def _changed(before: MeasureRow, after: MeasureRow) -> list[str]:
@@ -229,60 +224,33 @@ class ReadModel:
 
     # --- today ---------------------------------------------------------------------------------------------
     def today(self, now: dt.datetime | None = None) -> list[OperatoryToday]:
-        """The latest session of each operatory that started today (UTC day of the server), newest first."""
+        """The latest session of each operatory that started today (UTC day of the server, with 12 hours'
+        grace for time zones), by operatory."""
         now = now or dt.datetime.now(dt.UTC)
         start = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(hours=12)
         with self._s() as s:
-            sessions = list(
-                s.scalars(
-                    select(ExamSessionRow)
-                    .where(ExamSessionRow.started_at >= start)
-                    .order_by(ExamSessionRow.id.desc())
-                )
-            )
+            query = select(ExamSessionRow).where(ExamSessionRow.started_at >= start)
             latest: dict[int | None, ExamSessionRow] = {}
-            for row in sessions:
+            for row in s.scalars(query.order_by(ExamSessionRow.id.desc())):
                 latest.setdefault(row.operatory, row)
-            out = []
-            for row in latest.values():
-                utterances = s.scalar(select(func.count()).where(UtteranceRow.session_id == row.id)) or 0
-                out.append(
-                    OperatoryToday(
-                        row.operatory,
-                        row.id,
-                        row.pat_num,
-                        row.prov_num,
-                        row.started_at,
-                        row.ended_at is not None,
-                        int(utterances),
-                        0,
-                        0,
-                    )
-                )
         result = []
-        for o in out:
-            view = self.exam(o.session_id)
+        for row in latest.values():
+            view = self.exam(row.id)
             assert view is not None
-            values = sum(
-                1
-                for seq, rows in view.chart.items()
-                if seq is SequenceType.PROBING
-                for r in rows.values()
-                for v in r.sites
-                if v != BLANK
+            depths = sum(
+                1 for r in view.chart.get(SequenceType.PROBING, {}).values() for v in r.sites if v != BLANK
             )
-            to_review = len(self.queue(o.session_id, views={o.session_id: view}).items)
             result.append(
                 OperatoryToday(
-                    o.operatory,
-                    o.session_id,
-                    o.pat_num,
-                    o.prov_num,
-                    o.started_at,
-                    o.ended,
-                    o.utterances,
-                    values,
-                    to_review,
+                    row.operatory,
+                    row.id,
+                    row.pat_num,
+                    row.prov_num,
+                    row.started_at,
+                    row.ended_at is not None,
+                    len(view.utterances),
+                    depths,
+                    len(self.queue(row.id, views={row.id: view}).items),
                 )
             )
         return sorted(result, key=lambda o: (o.operatory is None, o.operatory or 0))

@@ -18,7 +18,7 @@ from voicechart.errors import VoicechartError
 from voicechart.exam.path import PathOrder
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow, ReviewActionRow, UtteranceRow
-from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType
+from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType, row_from_json, row_json
 from voicechart.web.accounts import User
 
 # What a reviewer may write, by sequence type: the site ranges the exam session itself accepts.
@@ -37,10 +37,6 @@ TOOTH_RANGES: dict[SequenceType, tuple[int, int]] = {
 
 class ReviewRefused(VoicechartError):
     """A decision that cannot be made (not allowed, out of range, nothing to act on)."""
-
-
-def _row_json(row: MeasureRow) -> dict[str, object]:
-    return {"tooth_value": row.tooth_value, "sites": list(row.sites)}
 
 
 def check_value(seq: SequenceType, column: str, value: int) -> None:
@@ -124,16 +120,7 @@ class Reviewer:
                 .order_by(ChartEditRow.id.desc())
                 .limit(1)
             )
-            if latest is not None:
-                sites = latest.after["sites"]
-                before: MeasureRow | None = MeasureRow(
-                    seq,
-                    tooth,
-                    int(latest.after["tooth_value"]),
-                    (sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]),
-                )
-            else:
-                before = None
+            before = row_from_json(int(seq), tooth, latest.after) if latest is not None else None
             row = before or MeasureRow(seq, tooth)
             new_sites = list(row.sites)
             tooth_value = row.tooth_value
@@ -157,8 +144,8 @@ class Reviewer:
                 exam_num=exam.exam_num,
                 sequence_type=int(seq),
                 tooth=tooth,
-                before=_row_json(before) if before else None,
-                after=_row_json(after),
+                before=row_json(before) if before else None,
+                after=row_json(after),
                 flagged="",
                 origin=f"review by {user.name}",
             )
@@ -243,10 +230,9 @@ class Reviewer:
             note = s.get(PmsNoteRow, note_id)
             if note is None or note.kind != "clinical_note":
                 raise ReviewRefused("only clinical notes are corrected here")
-            if note.session_id is not None:
-                self._exam_note_owner(s, note.session_id, user)
-            elif not user.reviews_all:
-                raise PermissionError("only the clinic lead corrects this note")
+            exam = s.get(ExamSessionRow, note.session_id) if note.session_id is not None else None
+            if not user.may_correct(exam.prov_num if exam is not None else 0):
+                raise PermissionError("only the clinic lead corrects another person's note")
             newest = s.scalar(
                 select(PmsNoteRow)
                 .where(PmsNoteRow.supersedes == note_id)
@@ -290,8 +276,3 @@ class Reviewer:
             detail=f"note {new_id}",
         )
         return new_id
-
-    def _exam_note_owner(self, s: Session, session_id: int, user: User) -> None:
-        exam = s.get(ExamSessionRow, session_id)
-        if exam is not None and not user.may_correct(exam.prov_num):
-            raise PermissionError("only the clinic lead corrects another person's note")

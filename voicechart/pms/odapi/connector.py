@@ -141,12 +141,6 @@ class OpenDentalApiConnector:
                 self._measures.pop(exam_num, None)  # what happened is unknown: look again before the retry
                 raise
 
-    def forget_rows(self) -> None:
-        """Look every row up again before the next write: another process may have written them (the
-        review app's outbox does this before each pass; a station's operatories share one cache)."""
-        with self._measures_lock:
-            self._measures.clear()
-
     def append_exam_note(self, exam_num: int, text: str) -> None:
         text = text.strip()
         if not text:
