@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ from tests.conftest import SAMPLES
 from voicechart.asr.transcriber import Transcript
 from voicechart.audio.detectors import SileroDetector, WebrtcDetector, make_detector
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
-from voicechart.audio.sources import array_chunks, decode_file, stream_chunks
+from voicechart.audio.sources import array_chunks, buffered, decode_file, stream_chunks
 from voicechart.errors import AudioError
 from voicechart.guards import judge
 from voicechart.settings import SAMPLES_DIR
@@ -91,6 +94,35 @@ def test_stream_chunks_handle_odd_byte_counts() -> None:
     data = np.arange(1000, dtype="<i2").tobytes() + b"\x01"
     out = np.concatenate(list(stream_chunks(io.BytesIO(data), 480)))
     assert out.tolist() == list(range(1000))
+
+
+def test_capture_closes_its_source_before_the_reader_returns() -> None:
+    """The capture thread closes the source (a microphone's PortAudio stream) itself, and the reading side
+    waits for it: no stream is left open, with callbacks into Python, when the process exits (a SIGSEGV in
+    CI before). The capture thread, and the threads it starts, never take Ctrl-C."""
+    closed = threading.Event()
+    masks: list[set[signal.Signals]] = []
+
+    def microphone() -> Iterator[np.ndarray]:
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        try:
+            while True:
+                yield np.zeros(480, dtype=np.int16)
+        finally:
+            closed.set()
+
+    stop = threading.Event()
+    for n, _ in enumerate(buffered(microphone(), stop), 1):
+        if n == 5:
+            stop.set()
+    assert closed.is_set()
+    assert {signal.SIGINT, signal.SIGTERM} <= masks[0]
+
+    closed.clear()
+    reader = buffered(microphone(), threading.Event())
+    next(reader)
+    reader.close()  # the consumer goes away (the pipeline ended): the source is closed all the same
+    assert closed.is_set()
 
 
 def test_corrupt_and_missing_files_raise_audio_error(tmp_path: Path) -> None:

@@ -350,6 +350,7 @@ class Pipeline:
             self.journal.end_session(self.session_id)
             if self._lock is not None:
                 self._lock.close()
+            worker.join(5.0)  # the capture side closes its source (a microphone stream) before this returns
         if failure:
             raise failure[0]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import signal
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -76,28 +77,46 @@ def paced(chunks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         yield chunk
 
 
-def buffered(chunks: Iterable[np.ndarray], stop: threading.Event) -> Iterator[tuple[np.ndarray, float]]:
+def buffered(
+    chunks: Iterable[np.ndarray], stop: threading.Event, *, close_timeout_s: float = 3.0
+) -> Iterator[tuple[np.ndarray, float]]:
     """Read the source on its own thread, as fast as it delivers, stamping each chunk with its arrival
     (perf_counter). Whatever happens downstream (a recognition in progress), capture never stalls: a
     microphone's buffer never overflows and a writer on stdin never blocks. Ends when the source ends or
-    `stop` is set; an error in the source is raised here."""
+    `stop` is set; an error in the source is raised here.
+
+    The capture thread owns the source: when reading ends it closes it there (a microphone's PortAudio stream
+    is closed by the thread that opened it), and the reading side waits up to `close_timeout_s` for that, so
+    no audio stream is still open when the process exits. The thread blocks SIGINT and SIGTERM, and so do the
+    threads it starts (PortAudio's): Ctrl-C reaches the main thread instead of interrupting a device read."""
     arrivals: queue.Queue[tuple[np.ndarray, float] | BaseException | None] = queue.Queue()
+    finished = threading.Event()
 
     def read() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        source = iter(chunks)
         try:
-            for chunk in chunks:
+            for chunk in source:
                 arrivals.put((chunk, time.perf_counter()))
-                if stop.is_set():
+                if stop.is_set() or finished.is_set():
                     break
         except BaseException as exc:  # handed to the reading side
             arrivals.put(exc)
         finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
             arrivals.put(None)
 
-    threading.Thread(target=read, name="voicechart-capture", daemon=True).start()
-    while (item := arrivals.get()) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        if stop.is_set():
-            return
-        yield item
+    reader = threading.Thread(target=read, name="voicechart-capture", daemon=True)
+    reader.start()
+    try:
+        while (item := arrivals.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            if stop.is_set():
+                return
+            yield item
+    finally:
+        finished.set()
+        reader.join(close_timeout_s)  # a blocked stdin read never returns; it is a daemon thread
