@@ -14,7 +14,7 @@ from tests.conftest import SAMPLES
 from voicechart.accuracy import expected_cells
 from voicechart.pms.sandbox.seed import DEMO_PATIENTS
 from voicechart.settings import SAMPLES_DIR
-from voicechart.simulate.crash import kill_and_finish, outcome
+from voicechart.simulate.crash import AfterUtterances, kill_and_finish, outcome
 
 pytestmark = [pytest.mark.model, pytest.mark.e2e]
 
@@ -24,8 +24,10 @@ def test_killed_three_times_mid_exam_the_pms_ends_with_exactly_the_dictated_char
     missing = set(entry["patient"]["missing_teeth"])
     patient = next(p for p in DEMO_PATIENTS if set(p.missing_teeth) | set(p.hidden_teeth) == missing)
     rng = random.Random(14)
-    delays = [rng.uniform(3.0, 7.5) for _ in range(3)]  # the model is loaded after about 2.5 s
-    runs = kill_and_finish(SAMPLES_DIR / entry["audio"], patient.pat_num, tmp_path, delays)
+    # killed between one and three utterances into each run, at any moment of the next one (a fixed delay
+    # lands after a fast machine has finished the exam)
+    kills = [AfterUtterances(rng.randint(1, 3), rng.uniform(0.0, 0.8)) for _ in range(3)]
+    runs = kill_and_finish(SAMPLES_DIR / entry["audio"], patient.pat_num, tmp_path, kills)
     result = outcome(tmp_path, patient.pat_num, expected_cells(entry["expected_chart"]), runs)
     assert result.kills >= 2, runs  # the exam was really interrupted
     assert result.lost == () and result.extra == (), (result.lost, result.extra)

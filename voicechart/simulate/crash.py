@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,20 @@ class Run:
     first_output_s: float | None  # from launch to its first utterance out (the pipeline working again)
     max_rss_kb: int
     returncode: int
+
+
+@dataclass(frozen=True, slots=True)
+class AfterUtterances:
+    """A kill point tied to the child's progress rather than the clock: `seconds` after it has reported its
+    `utterances`-th utterance of this run. A machine twice as fast is then killed at the same place in the
+    exam (a fixed delay can land after a fast machine has already finished)."""
+
+    utterances: int
+    seconds: float
+
+
+KillPoint = float | AfterUtterances
+"""Seconds after launch, or a point in the child's progress."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +86,28 @@ def prepare(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_after_s: float | None) -> Run:
-    """One `voicechart replay`, SIGKILLed after `kill_after_s` unless it ends first."""
+def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_at: KillPoint | None) -> Run:
+    """One `voicechart replay`, SIGKILLed at `kill_at` unless it ends first."""
     command = [sys.executable, "-m", "voicechart", "replay", str(audio), "--patient", str(pat_num), "--json"]
     started = time.monotonic()
     proc = subprocess.Popen(command, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first_output: list[float] = []
+    reported = 0  # utterances the child has reported (one JSON line each)
+    due = kill_at if isinstance(kill_at, float | int) else None  # seconds after launch
     killed = False
     assert proc.stdout is not None and proc.stderr is not None
     os.set_blocking(proc.stdout.fileno(), False)
     while True:
-        if proc.stdout.read() and not first_output:
-            first_output.append(time.monotonic() - started)
+        out = proc.stdout.read()
+        if out:
+            first_output = first_output or [time.monotonic() - started]
+            reported += out.count(b"\n")
+        if isinstance(kill_at, AfterUtterances) and due is None and reported >= kill_at.utterances:
+            due = time.monotonic() - started + kill_at.seconds
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        if kill_after_s is not None and time.monotonic() - started >= kill_after_s:
+        if due is not None and time.monotonic() - started >= due:
             os.kill(proc.pid, signal.SIGKILL)
             killed = True
             _, status, usage = os.wait4(proc.pid, 0)
@@ -104,8 +124,10 @@ def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_after_s: fl
     return run
 
 
-def kill_and_finish(audio: Path, pat_num: int, data_dir: Path, kill_after: list[float]) -> tuple[Run, ...]:
-    """In a fresh data directory: replay, SIGKILL after each delay in turn (restarting each time), then let
+def kill_and_finish(
+    audio: Path, pat_num: int, data_dir: Path, kill_after: Sequence[KillPoint]
+) -> tuple[Run, ...]:
+    """In a fresh data directory: replay, SIGKILL at each kill point in turn (restarting each time), then let
     the last run finish. A run that ends before its kill ends the exam."""
     env = prepare(data_dir)
     runs: list[Run] = []
