@@ -36,6 +36,7 @@ BENCHES = {
     "recognize": corpus_eval.recognize_main,
     "gates": corpus_eval.gates_main,
     "levers": corpus_eval.levers_main,
+    "product": corpus_eval.product_main,
     "levers-base": base_pass.main,
     "notes-corpus": notes_corpus.main,
     "web": web.main,
@@ -45,7 +46,8 @@ BENCHES = {
 }
 
 WITH_ARGUMENTS = (
-    "corpus", "recognize", "gates", "levers", "levers-base", "notes-corpus", "load", "reliability", "fuzz",
+    "corpus", "recognize", "gates", "levers", "levers-base", "product", "notes-corpus", "load", "reliability",
+    "fuzz",
 )  # fmt: skip
 """Benchmarks with arguments of their own, not run by a bare `bench` (the corpus ones take an hour or more
 on 2 cores; load and reliability half an hour)."""

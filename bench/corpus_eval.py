@@ -521,3 +521,43 @@ def levers_main() -> None:
     (RESULTS / "levers.md").write_text(text)
     (RESULTS / "levers.json").write_text(json.dumps(report, indent=1) + "\n")
     print(text)
+
+
+def product_main() -> None:
+    """The product as it is used (all levers, the dev-calibrated gates, a flagged utterance repeated once with
+    the tooth) on the selected exams, dev and test voices apart, by noise level and by voice, into
+    results/product.md and .json. Run at two commits on the same cached recognitions to compare them:
+
+        VOICECHART_CORPUS_DIR=… python -m bench product exams=7,46,… --cached
+    """
+    _, count = _args()
+    recognitions = Recognitions()
+    cached = "--cached" in sys.argv
+    lever = Lever("product", gates=load_gates())
+    report: dict[str, Any] = {}
+    sections: list[str] = []
+    for split in ("dev", "test"):
+        exams = [e for e in selected(split, count) if not cached or recognitions.has(e)]
+        if not exams:
+            continue
+        first = totals(replay(e, lever, recognitions.get, retries=0) for e in exams)
+        results = [replay(e, lever, recognitions.get, retries=RETRIES) for e in exams]
+        repeated = totals(results)
+        report[split] = {"first_hearing": first, "repeated": repeated, "exams": [e.id for e in exams]}
+        sections += [
+            f"## {split} voices",
+            "",
+            HEADER.format("hearing"),
+            row_md("first hearing", first),
+            row_md("a flagged utterance repeated with the tooth", repeated),
+            "",
+            *breakdown(results, lambda r: r.exam.level, "level (repeated)"),
+            "",
+            *breakdown(results, lambda r: r.exam.voice.id, "voice (repeated)"),
+            "",
+        ]
+        print("\n".join(sections[-12:]), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    title = "# The product on the corpus (`bench product`)\n\n"
+    (RESULTS / "product.md").write_text(title + "\n".join(sections))
+    (RESULTS / "product.json").write_text(json.dumps(report, indent=1) + "\n")

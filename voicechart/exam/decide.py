@@ -5,11 +5,31 @@ Shared by the live pipeline and the simulations in tests and benchmarks, so both
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from voicechart.dictation.commands import Depths, Interpretation, ResumeListening
+from voicechart.dictation.commands import (
+    Command,
+    Depths,
+    Flag,
+    Furcation,
+    Interpretation,
+    Mobility,
+    Mucogingival,
+    Recession,
+    ResumeListening,
+    SiteDepth,
+    Skip,
+)
 from voicechart.exam.session import ExamSession, Outcome
+
+HEARD_PART_NOTE = "charted what came before it"
+"""Part of a flag reason: the utterance was charted up to the words that were not understood (see
+`chart_heard_part`); the journal's resume replays it the same way."""
+
+CHARTING = (Depths, SiteDepth, Skip, Flag, Recession, Mucogingival, Furcation, Mobility)
+"""Commands that may be charted from the heard part of an utterance: values on the path. Commands that
+move elsewhere, take back, end or pause are acted on only when the whole utterance was understood."""
 
 Status = Literal["applied", "flagged", "transcript_only"]
 
@@ -45,7 +65,15 @@ def decide(
         if not any(isinstance(c, ResumeListening) for c in interpretation.commands):
             return Decision("transcript_only", ["paused"])
         interpretation = Interpretation(interpretation.words, (ResumeListening(),))
+        # Resuming is taken even when the recognizer was unsure of it: it charts nothing by itself (what
+        # follows passes its own checks), and a "resume listening" refused leaves the rest unheard.
+        low_confidence = ""
     reasons = [low_confidence] if low_confidence else [r.reason for r in interpretation.rejected]
+    if session is not None and not low_confidence and interpretation.rejected and not session.paused:
+        heard = chart_heard_part(session, interpretation)
+        if heard is not None:
+            readback = f"{heard.readback}. Not charted after that: {reasons[0]}. Repeat it, with the tooth"
+            return Decision("flagged", [*reasons, HEARD_PART_NOTE], replace(heard, readback=readback))
     if reasons or session is None:
         if session is not None and spoken_sides and not session.paused:
             held = session.hold(spoken_sides, reasons[0] if reasons else "not understood")
@@ -62,3 +90,37 @@ def decide(
         session.note_not_understood(cursor_uncertain=had_depths)
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)
+
+
+def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:
+    """The charting commands an utterance holds before its first words that were not understood: in "3 2 4,
+    bleeding distal, 2 2 3, bleeding interclock signal" everything up to "interclock signal". Depths just
+    before the unclear words that do not fill whole tooth sides are left out (their last value may be in
+    them). Empty when the utterance begins with what was not understood, or a command other than charting
+    comes first."""
+    if not interpretation.rejected:
+        return ()
+    first_unclear = min(r.span.start for r in interpretation.rejected)
+    heard: list[Command] = []
+    for command in interpretation.commands:
+        if command.span.end > first_unclear:
+            break
+        if not isinstance(command, CHARTING):
+            return ()
+        heard.append(command)
+    if heard and isinstance(heard[-1], Depths) and len(heard[-1].values) % 3:
+        heard.pop()
+    return tuple(heard)
+
+
+def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Outcome | None:
+    """Chart what a partly understood utterance said before the words that were not understood, when it
+    fits the chart where it is (no doubt about where it goes), instead of losing the whole breath. What came
+    after is unknown, so the cursor is then uncertain (depths from the cursor are marked until a tooth is
+    named) and the utterance stays flagged for a repeat. None when there is nothing to chart this way."""
+    heard = heard_part(interpretation)
+    if not heard or not session.fits(heard):
+        return None
+    outcome = session.apply(heard, unclear_after=True)
+    session.lose_cursor()
+    return outcome

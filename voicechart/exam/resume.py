@@ -20,6 +20,7 @@ from typing import Any
 from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
+from voicechart.exam.decide import HEARD_PART_NOTE, chart_heard_part
 from voicechart.exam.session import HELD_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
@@ -84,6 +85,9 @@ def replay(session: ExamSession, utterances: Iterable[JournaledUtterance], numbe
 
 
 def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering) -> None:
+    partly_heard = HEARD_PART_NOTE in utt.flag_reason.split("; ")
+    if partly_heard and chart_heard_part(session, interpret(utt.text, numbering)) is not None:
+        return
     held = held_sides(utt.flag_reason)
     if held and session.hold(held, utt.flag_reason).held:
         return

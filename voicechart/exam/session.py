@@ -66,6 +66,7 @@ UNUSUAL_DEPTH_MM = 10
 UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
 UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
 OVERWRITE_NOTE = "replaced {old} mm charted before without 'correction'"
+UNCLEAR_AFTER_NOTE = "words after this finding were not understood: a finding may be missing"
 PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
 LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
 HELD_NOTE = "not charted: its values were not heard clearly; say them again with the tooth"
@@ -86,6 +87,8 @@ class _Cursorish:
     last_site: tuple[ToothSide, SitePart] | None
     lost: bool
     run: tuple[SiteKey, ...]  # depths of a tooth side not yet complete, said from its first site
+    run_start: Position | None = None  # where that run began (the first site of a tooth side)
+    run_closed: bool = False  # a finding came after the run: its tooth side is over (see _close_run)
 
 
 @dataclass(slots=True)
@@ -151,6 +154,8 @@ class ExamSession:
         """Tooth sides left blank because their utterance was not heard clearly, and why."""
         self._new_notes: list[str] = []
         self._run: tuple[SiteKey, ...] = ()
+        self._run_start: Position | None = None
+        self._run_closed = False
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
         self._undo: list[_Entry] = []
         self.last_site: tuple[ToothSide, SitePart] | None = None
@@ -295,12 +300,21 @@ class ExamSession:
             held=tuple(held),
         )
 
+    def lose_cursor(self) -> None:
+        """Something after the last charted value was not understood (the rest of a partly heard breath): the
+        cursor may be off, so depths from it are marked until a tooth is named, and a finding without a tooth
+        does not land on the last site. What was charted stays as it is."""
+        self.last_site = None
+        self.lost = True
+
     def forget_last_site(self) -> None:
         self.note_not_understood(cursor_uncertain=False)
 
     # --- applying ------------------------------------------------------------------------------------------
-    def apply(self, commands: Sequence[Command]) -> Outcome:
-        """Apply an utterance's commands atomically."""
+    def apply(self, commands: Sequence[Command], *, unclear_after: bool = False) -> Outcome:
+        """Apply an utterance's commands atomically. `unclear_after`: these are the heard part of an utterance
+        whose later words were not understood; the findings they set are marked, since the words that were
+        lost may have added to the same sites ("bleeding distal, [plaque distal]")."""
         if self.paused and not any(isinstance(c, ResumeListening) for c in commands):
             return Outcome(ignored=True, speak=False)
         state_before = self._snapshot_all()
@@ -322,6 +336,8 @@ class ExamSession:
                     note = FINDING_JUMP_NOTE
                 elif isinstance(command, FINDINGS) and command.tooth is None and self._depths_flagged(entry):
                     note = FINDING_ON_FLAGGED_NOTE
+                elif isinstance(command, FINDINGS) and unclear_after:
+                    note = UNCLEAR_AFTER_NOTE
                 for site in self._changed_sites(entry) if note else ():
                     self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), note))
                 for key, before in entry.rows.items():
@@ -355,6 +371,8 @@ class ExamSession:
     def _apply_one(self, command: Command, entry: _Entry, notes: list[str]) -> str:
         if not isinstance(command, RUN_KEEPERS):
             self._run = ()  # anything that moves the cursor ends a run of depths
+        elif isinstance(command, FINDINGS) and self._run:
+            self._run_closed = True  # findings follow a tooth side's depths: that side is over
         match command:
             case StartExam():
                 self.started = True
@@ -421,15 +439,13 @@ class ExamSession:
         return frozenset(teeth)
 
     def _where(self) -> _Cursorish:
-        return _Cursorish(self.cursor, self.last_site, self.lost, self._run)
+        return _Cursorish(
+            self.cursor, self.last_site, self.lost, self._run, self._run_start, self._run_closed
+        )
 
     def _set_where(self, where: _Cursorish) -> None:
-        self.cursor, self.last_site, self.lost, self._run = (
-            where.cursor,
-            where.last_site,
-            where.lost,
-            where.run,
-        )
+        self.cursor, self.last_site, self.lost = where.cursor, where.last_site, where.lost
+        self._run, self._run_start, self._run_closed = where.run, where.run_start, where.run_closed
 
     def _set_row(self, entry: _Entry, row: MeasureRow) -> None:
         key = (row.sequence_type, row.tooth)
@@ -492,8 +508,12 @@ class ExamSession:
         elif command.side is not None and self.cursor is not None:
             self.cursor = Position(ToothSide(self.cursor.tooth_side.tooth, command.side), 0)
         named = command.tooth is not None or command.side is not None
-        starts_on_side = self.cursor is not None and self.cursor.site_index == 0
         continuing = bool(self._run) and not named
+        if continuing and self._run_closed:
+            self._close_run()
+            continuing = False
+        starts_on_side = self.cursor is not None and self.cursor.site_index == 0
+        start = self.cursor
         written: list[SiteKey] = []
         said: list[str] = []
         current: ToothSide | None = None
@@ -511,13 +531,19 @@ class ExamSession:
                 current = ts
             said.append(str(value))
             self.cursor = self._advance(self.cursor)
-        self._track_run(entry, written, starts_on_side=starts_on_side, continuing=continuing)
+        self._track_run(entry, written, start, starts_on_side=starts_on_side, continuing=continuing)
         if jump:
             self.lost = True  # a misheard tooth number would put every following value on the wrong tooth
         return " ".join(said)
 
     def _track_run(
-        self, entry: _Entry, written: list[SiteKey], *, starts_on_side: bool, continuing: bool
+        self,
+        entry: _Entry,
+        written: list[SiteKey],
+        start: Position | None,
+        *,
+        starts_on_side: bool,
+        continuing: bool,
     ) -> None:
         """Depths that do not fill whole tooth sides may have lost or gained a value on the way (a word the
         recognizer dropped or added): they are flagged until the side is completed in order, as when a
@@ -536,6 +562,18 @@ class ExamSession:
         for key in written:
             self._set_notes(entry, key, (*self.flagged_sites.get(key, ()), PARTIAL_NOTE))
         self._run = run if (continuing or starts_on_side) else ()
+        if not continuing:
+            self._run_start, self._run_closed = start, False
+
+    def _close_run(self) -> None:
+        """Depths that did not fill whole tooth sides were followed by that side's findings ("6 5, bleeding
+        distal, 4 1 5": a value was dropped or added on the way): the side is over, so the next depths start
+        on the next side, counted from where the run began, the nearest whole number of sides on. The
+        incomplete side stays marked; one lost value costs that side, not every site after it."""
+        position = self._run_start
+        for _ in range(max(1, round(len(self._run) / 3))):
+            position = self._next_side(position.tooth_side) if position is not None else None
+        self.cursor, self._run, self._run_closed = position, (), False
 
     def _write_depth(
         self,
@@ -596,6 +634,7 @@ class ExamSession:
                 self._write_depth(entry, target, part, value)
             said.append(f"{self.name(target)} " + " ".join(str(v) for v in side_values))
         self.cursor, self.lost, self._run = keep.cursor, keep.lost, keep.run
+        self._run_start, self._run_closed = keep.run_start, keep.run_closed
         return ", ".join(said)
 
     def _correction(self, command: Depths, entry: _Entry) -> str:

@@ -1,0 +1,119 @@
+"""One unclear word costs its own part of a breath, not the breath and every site after it.
+
+- A partly understood utterance charts what came before its first unclear words (the findings it set are
+  marked: the lost words may have added to them), stays flagged for a repeat, and leaves the cursor
+  uncertain; a resumed session replays it the same way.
+- Findings close a tooth side: depths that did not fill whole sides ("6 5, bleeding distal") do not push
+  every later value one site along.
+- "Resume listening" is taken even when the recognizer was unsure of it.
+"""
+
+from __future__ import annotations
+
+from voicechart.dictation.interpreter import interpret
+from voicechart.exam.decide import HEARD_PART_NOTE, decide, heard_part
+from voicechart.exam.resume import JournaledUtterance, replay
+from voicechart.exam.session import LOST_NOTE, PARTIAL_NOTE, UNCLEAR_AFTER_NOTE, ExamSession
+from voicechart.pms.records import BLANK, MeasureRow, SequenceType
+
+
+def probing(session: ExamSession, tooth: int) -> tuple[int, ...]:
+    row = session.rows.get((SequenceType.PROBING, tooth))
+    return row.sites if row else (BLANK,) * 6
+
+
+def new_exam() -> ExamSession:
+    """Tooth 1 missing: the path starts on tooth 2 facial (distal first: "3 2 4" is DB 3, B 2, MB 4)."""
+    return ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
+
+
+def notes_on(session: ExamSession, seq: SequenceType, tooth: int) -> set[str]:
+    return {n for (s, t, _), ns in session.flagged_sites.items() if (s, t) == (seq, tooth) for n in ns}
+
+
+UNCLEAR = "3 2 4, bleeding distal, 2 2 3, bleeding interclock signal, 5 4 6"
+
+
+def test_the_words_before_an_unclear_one_are_charted_and_the_utterance_stays_flagged() -> None:
+    session = new_exam()
+    decision = decide(session, interpret(UNCLEAR))
+    assert decision.status == "flagged" and HEARD_PART_NOTE in decision.flags
+    assert "Not charted after that" in decision.readback and "interclock signal" in decision.readback
+    assert probing(session, 2)[:3] == (4, 2, 3) and probing(session, 3)[:3] == (3, 2, 2)
+    assert probing(session, 4) == (BLANK,) * 6  # "5 4 6" came after the unclear words: not charted
+    assert not notes_on(session, SequenceType.PROBING, 2) and not notes_on(session, SequenceType.PROBING, 3)
+    assert UNCLEAR_AFTER_NOTE in notes_on(session, SequenceType.BLEED_SUP_PLAQ_CALC, 3)
+    edits = decision.outcome.edits if decision.outcome else ()
+    assert {e.tooth for e in edits if e.sequence_type is SequenceType.PROBING} == {2, 3}
+    # what followed is unknown: depths from the cursor are marked until a tooth is named
+    decide(session, interpret("4 4 4"))
+    assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 4)
+
+
+def test_nothing_is_charted_when_the_unclear_words_come_first_or_something_else_precedes_them() -> None:
+    for text in ("interclock signal 3 2 4", "scratch that, 3 2 4 grumble", "tooth 5 interclock 3 2 4"):
+        session = new_exam()
+        decision = decide(session, interpret(text))
+        assert decision.status == "flagged" and HEARD_PART_NOTE not in decision.flags, text
+        assert not session.rows.get((SequenceType.PROBING, 2)), text
+
+
+def test_depths_cut_short_by_the_unclear_words_are_left_for_the_repeat() -> None:
+    assert len(heard_part(interpret("3 2 4, 2 2 interclock"))) == 0  # "3 2 4 2 2" is one run of five
+    session = new_exam()
+    decision = decide(session, interpret("3 2 4, bleeding distal, 2 2 interclock"))
+    assert HEARD_PART_NOTE in decision.flags
+    assert probing(session, 2)[:3] == (4, 2, 3) and probing(session, 3) == (BLANK,) * 6
+
+
+def test_a_resumed_session_replays_a_partly_heard_utterance_as_it_was_decided() -> None:
+    live = new_exam()
+    decide(live, interpret("3 3 3"))
+    decision = decide(live, interpret(UNCLEAR))
+    decide(live, interpret("tooth 4 facial 5 4 6"))
+    journaled = [
+        JournaledUtterance("applied", "3 3 3"),
+        JournaledUtterance(decision.status, UNCLEAR, "; ".join(decision.flags)),
+        JournaledUtterance("applied", "tooth 4 facial 5 4 6"),
+    ]
+    rebuilt = new_exam()
+    replay(rebuilt, journaled, "universal")
+    assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor
+    assert rebuilt.flagged_sites == live.flagged_sites
+
+
+def test_findings_close_a_tooth_side_whose_depths_lost_a_value() -> None:
+    session = new_exam()
+    decide(session, interpret("6 5, bleeding distal, furcation grade 1, 4 1 5, bleeding mesial"))
+    assert probing(session, 2)[1:3] == (5, 6) and probing(session, 2)[0] == BLANK  # DB 6, B 5: MB lost
+    assert PARTIAL_NOTE in notes_on(session, SequenceType.PROBING, 2)
+    assert probing(session, 3)[:3] == (5, 1, 4)  # the next side, where it was said
+    assert not notes_on(session, SequenceType.PROBING, 3)
+    decide(session, interpret("2 2 2"))
+    assert probing(session, 4)[:3] == (2, 2, 2) and not notes_on(session, SequenceType.PROBING, 4)
+
+
+def test_findings_close_a_tooth_side_that_gained_a_value() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4 4, bleeding distal, 4 1 5"))
+    assert probing(session, 3)[:3] == (5, 1, 4)  # the stray fourth value was replaced, not shifted on
+    assert probing(session, 4) == (BLANK,) * 6
+
+
+def test_a_triplet_split_across_utterances_still_completes_its_side() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2"))
+    decide(session, interpret("4"))
+    decide(session, interpret("2 2 2"))
+    assert probing(session, 2)[:3] == (4, 2, 3) and probing(session, 3)[:3] == (2, 2, 2)
+    assert not notes_on(session, SequenceType.PROBING, 2)
+
+
+def test_an_unsure_resume_listening_still_resumes() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))
+    decide(session, interpret("pause"))
+    assert session.paused
+    decision = decide(session, interpret("resume listening"), low_confidence="recognizer unsure")
+    assert decision.status == "applied" and not session.paused
+    assert decide(session, interpret("2 2 2")).status == "applied"
