@@ -21,6 +21,7 @@ from voicechart.dictation.commands import (
     SiteDepth,
     Skip,
 )
+from voicechart.dictation.tokens import tokenize
 from voicechart.exam.session import ExamSession, Outcome
 
 HEARD_PART_NOTE = "charted what came before it"
@@ -94,10 +95,10 @@ def decide(
 
 def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:
     """The charting commands an utterance holds before its first words that were not understood: in "3 2 4,
-    bleeding distal, 2 2 3, bleeding interclock signal" everything up to "interclock signal". Depths just
-    before the unclear words that do not fill whole tooth sides are left out (their last value may be in
-    them). Empty when the utterance begins with what was not understood, or a command other than charting
-    comes first."""
+    bleeding distal, 2 2 3, bleeding interclock signal" everything up to "interclock signal". Left out, as
+    their words may be in the unclear ones: depths just before them that do not fill whole tooth sides, and a
+    finding just before them without its sites ("bleeding" + "interclock signal"). Empty when the utterance
+    begins with what was not understood, or a command other than charting comes first."""
     if not interpretation.rejected:
         return ()
     first_unclear = min(r.span.start for r in interpretation.rejected)
@@ -108,19 +109,46 @@ def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:
         if not isinstance(command, CHARTING):
             return ()
         heard.append(command)
-    if heard and isinstance(heard[-1], Depths) and len(heard[-1].values) % 3:
+    if heard and _cut_short(heard[-1]):
         heard.pop()
     return tuple(heard)
+
+
+def _cut_short(command: Command) -> bool:
+    """Depths that do not fill whole tooth sides, or a finding without its sites: just before unclear words,
+    the rest of it may be in them."""
+    if isinstance(command, Depths):
+        return len(command.values) % 3 != 0
+    return isinstance(command, Flag) and not command.parts and command.side is None
+
+
+def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
+    """The unclear words end the utterance, hold nothing number-like, and follow a finding that lost its
+    sites to them ("…, 2 2 3, bleeding interclock signal"): the words lost were where that finding goes, not
+    a triplet, "skip" or "undo", so the cursor is still where it was."""
+    first_unclear = min(r.span.start for r in interpretation.rejected)
+    before = [c for c in interpretation.commands if c.span.end <= first_unclear]
+    if len(before) != len(interpretation.commands) or not before:
+        return False  # something was understood after the unclear words
+    last = before[-1]
+    if not isinstance(last, Flag) or last.parts or last.side is not None:
+        return False
+    _, tokens = tokenize(" ".join(interpretation.words[first_unclear:]))
+    return not any(t.is_number or t.homophone is not None for t in tokens)
 
 
 def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Outcome | None:
     """Chart what a partly understood utterance said before the words that were not understood, when it
     fits the chart where it is (no doubt about where it goes), instead of losing the whole breath. What came
     after is unknown, so the cursor is then uncertain (depths from the cursor are marked until a tooth is
-    named) and the utterance stays flagged for a repeat. None when there is nothing to chart this way."""
+    named; not when only a finding's sites were lost at the end) and the utterance stays flagged for a
+    repeat. None when there is nothing to chart this way."""
     heard = heard_part(interpretation)
     if not heard or not session.fits(heard):
         return None
     outcome = session.apply(heard, unclear_after=True)
-    session.lose_cursor()
+    if _sites_lost_at_the_end(interpretation):
+        session.forget_last_site()
+    else:
+        session.lose_cursor()
     return outcome
