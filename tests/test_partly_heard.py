@@ -39,6 +39,7 @@ def test_the_words_before_an_unclear_one_are_charted_and_the_utterance_stays_fla
     decision = decide(session, interpret(UNCLEAR))
     assert decision.status == "flagged" and HEARD_PART_NOTE in decision.flags
     assert "Not charted after that" in decision.readback and "interclock signal" in decision.readback
+    assert decision.outcome is not None and decision.outcome.speak
     assert probing(session, 2)[:3] == (4, 2, 3) and probing(session, 3)[:3] == (3, 2, 2)
     assert probing(session, 4) == (BLANK,) * 6  # "5 4 6" came after the unclear words: not charted
     assert not notes_on(session, SequenceType.PROBING, 2) and not notes_on(session, SequenceType.PROBING, 3)

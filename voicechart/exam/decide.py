@@ -74,7 +74,8 @@ def decide(
         heard = chart_heard_part(session, interpretation)
         if heard is not None:
             readback = f"{heard.readback}. Not charted after that: {reasons[0]}. Repeat it, with the tooth"
-            return Decision("flagged", [*reasons, HEARD_PART_NOTE], replace(heard, readback=readback))
+            said = replace(heard, readback=readback, speak=True)  # a repeat is asked for: always said
+            return Decision("flagged", [*reasons, HEARD_PART_NOTE], said)
     if reasons or session is None:
         if session is not None and spoken_sides and not session.paused:
             held = session.hold(spoken_sides, reasons[0] if reasons else "not understood")
