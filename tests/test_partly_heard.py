@@ -138,3 +138,12 @@ def test_unclear_words_that_may_hold_a_number_leave_the_cursor_uncertain() -> No
         assert probing(session, 2)[:3] == (4, 2, 3), text
         decide(session, interpret("2 2 2"))
         assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 3), text
+
+
+def test_a_finding_on_a_named_side_whose_sites_were_lost_is_not_charted_on_the_whole_side() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))
+    said = "tooth 3 facial 2 2 3, bleeding on tooth 3 facial interclock signal"
+    decision = decide(session, interpret(said))
+    assert HEARD_PART_NOTE in decision.flags and probing(session, 3)[:3] == (3, 2, 2)
+    assert not session.rows.get((SequenceType.BLEED_SUP_PLAQ_CALC, 3))

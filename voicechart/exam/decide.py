@@ -120,7 +120,7 @@ def _cut_short(command: Command) -> bool:
     the rest of it may be in them."""
     if isinstance(command, Depths):
         return len(command.values) % 3 != 0
-    return isinstance(command, Flag) and not command.parts and command.side is None
+    return isinstance(command, Flag) and not command.parts  # "bleeding on tooth 9 lingual" + unclear words
 
 
 def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
@@ -132,7 +132,7 @@ def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
     if len(before) != len(interpretation.commands) or not before:
         return False  # something was understood after the unclear words
     last = before[-1]
-    if not isinstance(last, Flag) or last.parts or last.side is not None:
+    if not isinstance(last, Flag) or last.parts:
         return False
     _, tokens = tokenize(" ".join(interpretation.words[first_unclear:]))
     return not any(t.is_number or t.homophone is not None for t in tokens)
