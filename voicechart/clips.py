@@ -78,7 +78,7 @@ def write_clip(path: Path, pcm: np.ndarray, *, key: bytes | None = None) -> Path
         path = path.with_name(path.name + ENCRYPTED_SUFFIX)
         nonce = secrets.token_bytes(12)
         data = MAGIC + nonce + AESGCM(key).encrypt(nonce, data, _aad(path))
-    tmp = path.with_name(path.name + ".partial")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # writers never collide
     tmp.write_bytes(data)
     tmp.replace(path)
     return path
