@@ -338,7 +338,10 @@ class ExamSession:
                     note = FINDING_ON_FLAGGED_NOTE
                 elif isinstance(command, FINDINGS) and unclear_after:
                     note = UNCLEAR_AFTER_NOTE
-                for site in self._changed_sites(entry) if note else ():
+                sites = self._changed_sites(entry) if note else []
+                if note == UNCLEAR_AFTER_NOTE:  # every site it wrote, changed or not (a repeat sets it again)
+                    sites = list(entry.flags)
+                for site in sites:
                     self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), note))
                 for key, before in entry.rows.items():
                     rows_before.setdefault(key, before)
