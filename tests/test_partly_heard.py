@@ -147,3 +147,11 @@ def test_a_finding_on_a_named_side_whose_sites_were_lost_is_not_charted_on_the_w
     decision = decide(session, interpret(said))
     assert HEARD_PART_NOTE in decision.flags and probing(session, 3)[:3] == (3, 2, 2)
     assert not session.rows.get((SequenceType.BLEED_SUP_PLAQ_CALC, 3))
+
+
+def test_a_repeat_that_is_again_partly_heard_keeps_the_findings_marked() -> None:
+    session = new_exam()
+    said = "tooth 2 facial 3 2 4, bleeding on tooth 2 facial distal, suppulation on tooth 2 facial distal"
+    for _ in range(2):  # the first hearing and a repeat, both losing "suppuration"
+        assert HEARD_PART_NOTE in decide(session, interpret(said)).flags
+    assert UNCLEAR_AFTER_NOTE in notes_on(session, SequenceType.BLEED_SUP_PLAQ_CALC, 2)
