@@ -338,9 +338,9 @@ class ExamSession:
                     note = FINDING_ON_FLAGGED_NOTE
                 elif isinstance(command, FINDINGS) and unclear_after:
                     note = UNCLEAR_AFTER_NOTE
-                sites = self._changed_sites(entry) if note else []
-                if note == UNCLEAR_AFTER_NOTE:  # every site it wrote, changed or not (a repeat sets it again)
-                    sites = list(entry.flags)
+                # every site it wrote, changed or not: writing a site resets its marks, so a value set again
+                # (a repeat, a bleeding flag already there) would otherwise lose the mark it had
+                sites = dict.fromkeys([*self._changed_sites(entry), *entry.flags]) if note else {}
                 for site in sites:
                     self._set_notes(entry, site, (*self.flagged_sites.get(site, ()), note))
                 for key, before in entry.rows.items():
