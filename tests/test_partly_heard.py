@@ -155,3 +155,16 @@ def test_a_repeat_that_is_again_partly_heard_keeps_the_findings_marked() -> None
     for _ in range(2):  # the first hearing and a repeat, both losing "suppuration"
         assert HEARD_PART_NOTE in decide(session, interpret(said)).flags
     assert UNCLEAR_AFTER_NOTE in notes_on(session, SequenceType.BLEED_SUP_PLAQ_CALC, 2)
+
+
+def test_nothing_is_charted_from_part_of_a_breath_when_the_cursor_is_in_doubt() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))  # tooth 2 facial
+    decide(session, interpret("bleeding on tooth 9 distal"))  # a tooth named away from the one being charted
+    assert not session.lost and not session.cursor_trusted
+    decision = decide(session, interpret(UNCLEAR))
+    assert decision.status == "flagged" and HEARD_PART_NOTE not in decision.flags
+    assert probing(session, 10) == (BLANK,) * 6
+    # a breath that names its tooth does not depend on the cursor
+    decision = decide(session, interpret("tooth 10 facial 2 2 3, bleeding distal, interclock signal 5 4 6"))
+    assert HEARD_PART_NOTE in decision.flags and probing(session, 10) != (BLANK,) * 6

@@ -140,13 +140,15 @@ def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
 
 def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Outcome | None:
     """Chart what a partly understood utterance said before the words that were not understood, when it
-    fits the chart where it is (no doubt about where it goes), instead of losing the whole breath. What came
+    fits the chart where it is (no doubt about where it goes, and none about where the cursor was: it starts
+    with a tooth, or the cursor is trusted), instead of losing the whole breath. What came
     after is unknown, so the cursor is then uncertain (depths from the cursor are marked until a tooth is
     named; not when only a finding's sites were lost at the end) and the utterance stays flagged for a
     repeat. None when there is nothing to chart this way."""
     heard = heard_part(interpretation)
-    if not heard or not session.fits(heard):
-        return None
+    anchored = isinstance(heard[0], Depths | SiteDepth) and heard[0].tooth is not None if heard else False
+    if not heard or not (anchored or session.cursor_trusted) or not session.fits(heard):
+        return None  # values said from a cursor in doubt wait for the repeat with the tooth
     outcome = session.apply(heard, unclear_after=True)
     if _sites_lost_at_the_end(interpretation):
         session.forget_last_site()

@@ -89,6 +89,7 @@ class _Cursorish:
     run: tuple[SiteKey, ...]  # depths of a tooth side not yet complete, said from its first site
     run_start: Position | None = None  # where that run began (the first site of a tooth side)
     run_closed: bool = False  # a finding came after the run: its tooth side is over (see _close_run)
+    doubted: bool = False  # the last utterance charted was marked for where its values went
 
 
 @dataclass(slots=True)
@@ -156,6 +157,7 @@ class ExamSession:
         self._run: tuple[SiteKey, ...] = ()
         self._run_start: Position | None = None
         self._run_closed = False
+        self._doubted = False
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
         self._undo: list[_Entry] = []
         self.last_site: tuple[ToothSide, SitePart] | None = None
@@ -300,6 +302,13 @@ class ExamSession:
             held=tuple(held),
         )
 
+    @property
+    def cursor_trusted(self) -> bool:
+        """Whether the cursor can be taken as where the speaker is: not lost, and the last utterance charted
+        had no doubt about where its values went (a tooth named away from the path, an incomplete side, a
+        value replaced without "correction")."""
+        return not self.lost and not self._doubted
+
     def lose_cursor(self) -> None:
         """Something after the last charted value was not understood (the rest of a partly heard breath): the
         cursor may be off, so depths from it are marked until a tooth is named, and a finding without a tooth
@@ -354,6 +363,7 @@ class ExamSession:
             self._restore(state_before)
             return Outcome(flagged=str(exc), readback=f"{exc}. Nothing charted.")
         self._undo.extend(entries)
+        self._doubted = any(not _is_about_value(n) for n in self._new_notes)
         edits = tuple(
             ChartEdit(key[0], key[1], before, self._row_or_blank(key), self._row_notes(key))
             for key, before in rows_before.items()
@@ -443,12 +453,19 @@ class ExamSession:
 
     def _where(self) -> _Cursorish:
         return _Cursorish(
-            self.cursor, self.last_site, self.lost, self._run, self._run_start, self._run_closed
+            self.cursor,
+            self.last_site,
+            self.lost,
+            self._run,
+            self._run_start,
+            self._run_closed,
+            self._doubted,
         )
 
     def _set_where(self, where: _Cursorish) -> None:
         self.cursor, self.last_site, self.lost = where.cursor, where.last_site, where.lost
         self._run, self._run_start, self._run_closed = where.run, where.run_start, where.run_closed
+        self._doubted = where.doubted
 
     def _set_row(self, entry: _Entry, row: MeasureRow) -> None:
         key = (row.sequence_type, row.tooth)
