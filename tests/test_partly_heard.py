@@ -164,7 +164,19 @@ def test_nothing_is_charted_from_part_of_a_breath_when_the_cursor_is_in_doubt() 
     assert not session.lost and not session.cursor_trusted
     decision = decide(session, interpret(UNCLEAR))
     assert decision.status == "flagged" and HEARD_PART_NOTE not in decision.flags
-    assert probing(session, 10) == (BLANK,) * 6
-    # a breath that names its tooth does not depend on the cursor
-    decision = decide(session, interpret("tooth 10 facial 2 2 3, bleeding distal, interclock signal 5 4 6"))
-    assert HEARD_PART_NOTE in decision.flags and probing(session, 10) != (BLANK,) * 6
+    assert probing(session, 3) == (BLANK,) * 6
+    # a breath that names its tooth (near where the exam was) does not depend on the cursor
+    decision = decide(session, interpret("tooth 4 facial 2 2 3, bleeding distal, interclock signal 5 4 6"))
+    assert HEARD_PART_NOTE in decision.flags and probing(session, 4) != (BLANK,) * 6
+
+
+def test_a_tooth_named_far_from_where_a_lost_cursor_was_is_marked() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))  # tooth 2 facial
+    decide(session, interpret("3 2 free"), low_confidence="recognizer unsure")  # the cursor is lost
+    assert session.lost
+    decide(session, interpret("tooth 4 facial 2 2 3"))  # two sides on: where the exam was, re-anchors
+    assert not notes_on(session, SequenceType.PROBING, 4) and not session.lost
+    decide(session, interpret("3 2 free"), low_confidence="recognizer unsure")
+    decide(session, interpret("tooth 13 facial 2 2 3"))  # nine sides on (30 heard as 13?): marked
+    assert any(n.startswith("charted on tooth 13") for n in notes_on(session, SequenceType.PROBING, 13))

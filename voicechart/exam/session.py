@@ -62,6 +62,8 @@ RUN_KEEPERS = (Depths, ReadBack, ExamNote, *FINDINGS)
 FINDING_ON_FLAGGED_NOTE = "a finding on a tooth side whose depths are marked for review"
 FINDING_JUMP_NOTE = "a finding on a tooth named away from the one being charted: check the tooth number"
 JUMP_NOTE = "charted on {named}, named away from the path ({expected} was next): check the tooth number"
+FAR_WHILE_LOST = 4
+"""Tooth sides along the path beyond which a tooth named while the cursor is lost is marked (see _far)."""
 UNUSUAL_DEPTH_MM = 10
 UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
 UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
@@ -518,11 +520,12 @@ class ExamSession:
         if command.tooth is not None:
             self._check_open(command.tooth)
             expected = self.cursor.tooth_side.tooth if self.cursor else None
-            if not self.lost and expected is not None and expected != command.tooth:
+            side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
+            named_side = ToothSide(command.tooth, side)
+            if expected is not None and expected != command.tooth and self._far(named_side):
                 jump = JUMP_NOTE.format(
                     named=self.tooth_name(command.tooth), expected=self.tooth_name(expected)
                 )
-            side = command.side or (self.cursor.tooth_side.side if self.cursor else Side.FACIAL)
             self.cursor = Position(ToothSide(command.tooth, side), 0)
             self.lost = False
         elif command.side is not None and self.cursor is not None:
@@ -584,6 +587,16 @@ class ExamSession:
         self._run = run if (continuing or starts_on_side) else ()
         if not continuing:
             self._run_start, self._run_closed = start, False
+
+    def _far(self, named: ToothSide) -> bool:
+        """Whether a named tooth side is away from where the exam is: any other tooth while the cursor is
+        trusted; while it is lost, more than FAR_WHILE_LOST sides along the path from where it was (a lost
+        cursor is off by a side or a few, so a tooth named that far off is likelier misheard: 13 for 30)."""
+        if not self.lost:
+            return True
+        assert self.cursor is not None
+        distance = abs(self._sides.index(named) - self._sides.index(self.cursor.tooth_side))
+        return distance > FAR_WHILE_LOST
 
     def _close_run(self) -> None:
         """Depths that did not fill whole tooth sides were followed by that side's findings ("6 5, bleeding
