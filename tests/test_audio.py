@@ -125,6 +125,49 @@ def test_capture_closes_its_source_before_the_reader_returns() -> None:
     assert closed.is_set()
 
 
+def _drain_in_background(reader: Iterator[object]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: list(reader), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_capture_stops_a_stoppable_source_and_does_not_wait_on_an_idle_one() -> None:
+    class SilentDevice:
+        """A microphone whose source was suspended: running, delivering nothing, until stopped."""
+
+        def __init__(self) -> None:
+            self.stopped, self.closed = threading.Event(), threading.Event()
+
+        def stop(self) -> None:
+            self.stopped.set()
+
+        def __iter__(self) -> Iterator[np.ndarray]:
+            try:
+                self.stopped.wait()
+                yield from ()
+            finally:
+                self.closed.set()
+
+    device, stop = SilentDevice(), threading.Event()
+    consumer = _drain_in_background(buffered(device, stop))
+    stop.set()
+    consumer.join(30)
+    assert not consumer.is_alive() and device.stopped.is_set() and device.closed.is_set()
+
+    writer_idle = threading.Event()
+
+    def idle_stdin() -> Iterator[np.ndarray]:  # a writer that keeps stdin open and says nothing
+        writer_idle.wait()
+        yield np.zeros(480, dtype=np.int16)
+
+    stop = threading.Event()
+    consumer = _drain_in_background(buffered(idle_stdin(), stop, close_timeout_s=600))
+    stop.set()
+    consumer.join(30)  # not the 600 s a blocked read would cost if it were waited for
+    assert not consumer.is_alive()
+    writer_idle.set()
+
+
 def test_corrupt_and_missing_files_raise_audio_error(tmp_path: Path) -> None:
     bad = tmp_path / "x.wav"
     bad.write_bytes(b"not audio at all")

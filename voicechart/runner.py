@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,7 @@ def source_chunks(
     gate: PlaybackGate | None = None,
     notify: Callable[[str], None] | None = None,
     resume: Callable[[np.ndarray], int] | None = None,
-) -> Iterator[np.ndarray]:
+) -> Iterable[np.ndarray]:
     """'-' = raw s16le 16 kHz mono on stdin (or a named pipe's path); 'mic' = the configured input device,
     'mic:NAME' = that device (name or index); anything else = an audio file. `resume` says where in a file
     to start (Pipeline.resume_offset: after what a dead process already journaled)."""
@@ -124,7 +124,7 @@ def source_chunks(
         device = (
             source[4:] if source.startswith("mic:") else (settings.audio.input_device if settings else "")
         )
-        return iter(Microphone(device, gate=gate, notify=notify))
+        return Microphone(device, gate=gate, notify=notify)  # iterable, and stopped when reading ends
     path = Path(source)
     if path.is_fifo():
         return _fifo_chunks(path)

@@ -86,11 +86,15 @@ def buffered(
     `stop` is set; an error in the source is raised here.
 
     The capture thread owns the source: when reading ends it closes it there (a microphone's PortAudio stream
-    is closed by the thread that opened it), and the reading side waits up to `close_timeout_s` for that, so
-    no audio stream is still open when the process exits. The thread blocks SIGINT and SIGTERM, and so do the
-    threads it starts (PortAudio's): Ctrl-C reaches the main thread instead of interrupting a device read."""
+    is closed by the thread that opened it). A source with a `stop()` (the Microphone) is told to stop, and
+    the reading side then waits up to `close_timeout_s` for the thread, as it does for a source that is still
+    delivering: no audio stream is left open when the process exits. A source blocked on a read that may
+    never return (stdin with an idle writer) is not waited for; its thread is a daemon. The thread blocks
+    SIGINT and SIGTERM, and so do the threads it starts (PortAudio's): Ctrl-C reaches the main thread instead
+    of interrupting a device read."""
     arrivals: queue.Queue[tuple[np.ndarray, float] | BaseException | None] = queue.Queue()
     finished = threading.Event()
+    last_arrival = -1e9
 
     def read() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -111,12 +115,32 @@ def buffered(
     reader = threading.Thread(target=read, name="voicechart-capture", daemon=True)
     reader.start()
     try:
-        while (item := arrivals.get()) is not None:
+        while True:
+            try:
+                item = arrivals.get(timeout=_POLL_S)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            if item is None:
+                return
             if isinstance(item, BaseException):
                 raise item
             if stop.is_set():
                 return
+            last_arrival = item[1]
             yield item
     finally:
         finished.set()
-        reader.join(close_timeout_s)  # a blocked stdin read never returns; it is a daemon thread
+        stop_source = getattr(chunks, "stop", None)
+        if stop_source is not None:
+            stop_source()
+        if stop_source is not None or time.perf_counter() - last_arrival < _ACTIVE_S:
+            reader.join(close_timeout_s)
+
+
+_POLL_S = 0.05
+"""How often the reading side looks at `stop` while the source delivers nothing."""
+_ACTIVE_S = 0.5
+"""A source that delivered within this long is still running: it stops at its next chunk, so it is waited
+for."""
