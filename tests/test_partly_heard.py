@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+from voicechart.dictation.commands import Side
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import HEARD_PART_NOTE, decide, heard_part
+from voicechart.exam.path import Position, ToothSide
 from voicechart.exam.resume import JournaledUtterance, replay
 from voicechart.exam.session import LOST_NOTE, PARTIAL_NOTE, UNCLEAR_AFTER_NOTE, ExamSession
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
@@ -180,3 +182,14 @@ def test_a_tooth_named_far_from_where_a_lost_cursor_was_is_marked() -> None:
     decide(session, interpret("3 2 free"), low_confidence="recognizer unsure")
     decide(session, interpret("tooth 13 facial 2 2 3"))  # nine sides on (30 heard as 13?): marked
     assert any(n.startswith("charted on tooth 13") for n in notes_on(session, SequenceType.PROBING, 13))
+
+
+def test_values_that_run_over_values_charted_before_leave_the_cursor_in_doubt() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))  # tooth 2 facial
+    decide(session, interpret("2 2 2"))  # tooth 3 facial
+    session.cursor = Position(ToothSide(2, Side.FACIAL), 0)  # the cursor is not where the speaker is
+    decide(session, interpret("5 5 5"))  # replaces tooth 2's values without "correction"
+    assert session.lost
+    decide(session, interpret("4 4 4"))
+    assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 3)

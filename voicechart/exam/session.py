@@ -540,6 +540,7 @@ class ExamSession:
         written: list[SiteKey] = []
         said: list[str] = []
         current: ToothSide | None = None
+        overwrote = False
         for value in command.values:
             if self.cursor is None:
                 raise CommandError("the path is complete; say which tooth")
@@ -547,6 +548,7 @@ class ExamSession:
             part = site_order(self.path_order, ts)[self.cursor.site_index]
             old = self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part))
             replaced = OVERWRITE_NOTE.format(old=old) if old not in (BLANK, value) else ""
+            overwrote |= bool(replaced)
             self._write_depth(entry, ts, part, value, "; ".join(n for n in (jump, replaced) if n))
             written.append((SequenceType.PROBING, ts.tooth, site_column(ts, part)))
             if ts != current:
@@ -555,8 +557,10 @@ class ExamSession:
             said.append(str(value))
             self.cursor = self._advance(self.cursor)
         self._track_run(entry, written, start, starts_on_side=starts_on_side, continuing=continuing)
-        if jump:
-            self.lost = True  # a misheard tooth number would put every following value on the wrong tooth
+        if jump or (overwrote and not named):
+            # a misheard tooth number, or the path running over values charted before (the cursor is not
+            # where the speaker is), would put every following value in the wrong place
+            self.lost = True
         return " ".join(said)
 
     def _track_run(
