@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from voicechart.audio.sources import decode_file
+from voicechart.loopback import free_port
 from voicechart.pms.odapi.wire import SITE_FIELDS
 from voicechart.pms.sandbox import add_patient, create_sandbox
 from voicechart.pms.sandbox.seed import add_operatory_appointment, seed_demo
@@ -52,12 +52,6 @@ SITES = ("MB", "B", "DB", "ML", "L", "DL")
 CONCURRENCY = (1, 2, 3, 4, 5, 6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Sandbox:
     """The PMS (SQLite) served over the API in its own process."""
 
@@ -67,7 +61,7 @@ class Sandbox:
         self.engine = sa.create_engine(self.db_url)
         create_sandbox(self.engine)
         seed_demo(self.engine, dt.date.today())
-        self.port = _free_port()
+        self.port = free_port()
         self.api = f"http://127.0.0.1:{self.port}/api/v1"
         self.env = {**os.environ, **KEYS, "VOICECHART_DATA_DIR": str(tmp), "VOICECHART_PMS_URL": self.api}
         self.proc = subprocess.Popen(

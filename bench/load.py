@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
+from voicechart.loopback import free_port, wait_until_listening
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.outbox import Outbox
@@ -121,12 +121,8 @@ def _serve(db_url: str, port: int, env: dict[str, str]) -> subprocess.Popen[byte
         [sys.executable, "-m", "voicechart.cli", "pms", "serve", "--pms", db_url, "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    for _ in range(150):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
+    if wait_until_listening(port, process):
+        return process
     process.kill()
     raise RuntimeError("the sandbox API server did not start")
 
@@ -172,9 +168,7 @@ def main() -> None:
         db_url = f"sqlite:///{tmp}/pms.db"
         engine = sa.create_engine(db_url)
         create_sandbox(engine)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        port = free_port()
         env = {**os.environ, "VOICECHART_OD_DEVELOPER_KEY": KEYS["developer_key"],
                "VOICECHART_OD_CUSTOMER_KEY": KEYS["customer_key"], "VOICECHART_DATA_DIR": tmp}  # fmt: skip
         server = _serve(db_url, port, env)

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from voicechart.clips import write_clip
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.store import Journal
+from voicechart.loopback import free_port
 from voicechart.pms.records import MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector, create_sandbox
 from voicechart.pms.sandbox.seed import seed_demo
@@ -165,7 +166,6 @@ def render(clinic: _Clinic) -> dict[str, Any]:
 
 
 def live(clinic: _Clinic) -> dict[str, Any] | None:
-    import socket
 
     import uvicorn
     from playwright.sync_api import sync_playwright
@@ -174,9 +174,7 @@ def live(clinic: _Clinic) -> dict[str, Any] | None:
     if not Path(chromium).exists():
         print("bench web: no Chromium (Debian's chromium package); live part skipped")
         return None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(clinic.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

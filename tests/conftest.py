@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +17,9 @@ from voicechart.journal.store import Journal
 from voicechart.pms.records import SITE_COLUMNS, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector, create_sandbox, seed_demo
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
+
+if TYPE_CHECKING:
+    from tests.web_fixtures import Clinic
 
 POSTGRES_URL = os.environ.get("VOICECHART_TEST_POSTGRES_URL", "")
 MANIFEST = json.loads((SAMPLES_DIR / "manifest.json").read_text())
@@ -30,6 +33,16 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     s = load_settings()
     s.resolved_data_dir.mkdir(parents=True)
     return s
+
+
+@pytest.fixture
+def clinic(settings: Settings) -> Iterator[Clinic]:
+    """A review app over a sandbox with a charted exam, a marked value, an unclear utterance and a note."""
+    from tests.web_fixtures import open_clinic
+
+    c = open_clinic(settings)
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

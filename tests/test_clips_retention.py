@@ -4,7 +4,6 @@ retention rule that deletes old audio and clears old transcripts."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from tests.web_fixtures import Clinic, open_clinic, sign_in
+from tests.web_fixtures import Clinic, sign_in
 from voicechart.clips import ClipError, new_key, parse_key, read_clip, write_clip
 from voicechart.errors import VoicechartError
 from voicechart.journal.tables import PmsNoteRow, UtteranceRow
@@ -46,15 +45,6 @@ def test_an_encrypted_clip_opens_only_with_its_key(tmp_path: Path) -> None:
         read_clip(swapped, key=key)
     with pytest.raises(VoicechartError, match="32 bytes"):
         parse_key("too-short")
-
-
-@pytest.fixture
-def clinic(settings: Settings) -> Iterator[Clinic]:
-    c = open_clinic(settings)
-    yield c
-    c.journal.close()
-    c.connector.close()
-    c.engine.dispose()
 
 
 def test_the_review_app_plays_encrypted_clips_with_the_key(clinic: Clinic, settings: Settings) -> None:

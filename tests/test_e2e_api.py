@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import sqlalchemy as sa
 from tests.conftest import SAMPLES, assert_pms_holds_what_was_charted
 from tests.test_sandbox_pms import MARIADB_URL, _mariadb_engine
 from voicechart.accuracy import score_chart
+from voicechart.loopback import free_port, wait_until_listening
 from voicechart.pms.odapi import wire
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.records import MeasureRow, SequenceType
@@ -102,12 +102,6 @@ def test_sample_through_the_api_gives_the_expected_chart(
     assert run.wrong_unflagged == ()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(db_url: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
@@ -123,13 +117,8 @@ def _serve(db_url: str, port: int, env: dict[str, str], log: Path) -> subprocess
     ]
     with log.open("ab") as out:  # the child keeps its own copy of the file
         process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process
-        except OSError:
-            time.sleep(0.2)
+    if wait_until_listening(port, process):
+        return process
     process.kill()
     raise AssertionError(f"the API server did not start: {log.read_text()}")
 
@@ -149,7 +138,7 @@ def test_server_killed_for_30_s_mid_exam_loses_and_duplicates_nothing(
 ) -> None:
     """`voicechart listen` paced at speaking speed; the API server killed 8 s in, restarted 30 s later."""
     db_url = f"sqlite:///{tmp_path / 'pms.db'}"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api/v1"
     log = tmp_path / "server.log"
     server = _serve(db_url, port, env, log)

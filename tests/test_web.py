@@ -16,20 +16,12 @@ from starlette.testclient import TestClient
 
 from tests.web_fixtures import Clinic, client_for, csrf_of, open_clinic, record, sign_in
 from voicechart.journal.tables import UtteranceRow, WebSessionRow
+from voicechart.loopback import free_port
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox.schema import procnote
 from voicechart.settings import Settings
 from voicechart.web.accounts import Accounts
 from voicechart.web.ratelimit import SignInLimiter
-
-
-@pytest.fixture
-def clinic(settings: Settings) -> Iterator[Clinic]:
-    c = open_clinic(settings)
-    yield c
-    c.journal.close()
-    c.connector.close()
-    c.engine.dispose()
 
 
 @pytest.fixture
@@ -399,15 +391,12 @@ def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Sett
 
 
 def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) -> None:
-    import socket
 
     import httpx
 
     from voicechart.web.cli import start_web_in_background
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     assert not start_web_in_background(settings, port=port)  # nobody could sign in: not started
     clinic = open_clinic(settings)
     try:
@@ -421,9 +410,7 @@ def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) ->
         assert response.json() == {"status": "ok"}
         assert httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False).status_code == 303
     finally:
-        clinic.journal.close()
-        clinic.connector.close()
-        clinic.engine.dispose()
+        clinic.close()
 
 
 def test_review_marks_follow_each_site(clinic: Clinic) -> None:

@@ -23,11 +23,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.test_e2e_api import KEYS, _free_port, _serve, chart_via_api
+from tests.test_e2e_api import KEYS, _serve, chart_via_api
 from tests.web_fixtures import tone
 from voicechart.clips import write_clip
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.store import Journal
+from voicechart.loopback import free_port, wait_until_listening
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType
 from voicechart.settings import PROJECT_DIR, SAMPLES_DIR
@@ -57,21 +58,6 @@ def _chromium_or_skip() -> str:
     pytest.skip("no Chromium: install Debian's chromium package to run the browser tests")
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    import socket
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the process ended: {log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"nothing listens on {port}: {log.read_text()}")
-
-
 class ClinicProcesses:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp = tmp_path
@@ -82,7 +68,7 @@ class ClinicProcesses:
             "VOICECHART_OD_CUSTOMER_KEY": KEYS["customer_key"],
             "VOICECHART_WEB__LIVE_POLL_MS": "50",
         }
-        self.api_port, self.web_port = _free_port(), _free_port()
+        self.api_port, self.web_port = free_port(), free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}/api/v1"
         self.web_url = f"http://localhost:{self.web_port}"
         self.processes: list[subprocess.Popen[Any]] = []
@@ -106,7 +92,8 @@ class ClinicProcesses:
         web_log = self.tmp / "web.log"
         with web_log.open("ab") as out:
             web = self.cli("web", "--port", str(self.web_port), "--pms", self.api_url, stdout=out, stderr=out)
-        _wait_port(self.web_port, web, web_log)
+        if not wait_until_listening(self.web_port, web, timeout_s=60):
+            raise AssertionError(f"the review app did not start: {web_log.read_text()}")
 
     def stop(self) -> None:
         for process in reversed(self.processes):

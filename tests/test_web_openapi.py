@@ -22,9 +22,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
     c = open_clinic(settings)
     yield c
-    c.journal.close()
-    c.connector.close()
-    c.engine.dispose()
+    c.close()
 
 
 def _session_cookie(clinic: Clinic) -> str:

@@ -46,6 +46,11 @@ class Clinic:
     note_passage: int
     app: object
 
+    def close(self) -> None:
+        self.journal.close()
+        self.connector.close()
+        self.engine.dispose()
+
 
 def tone(seconds: float = 0.6) -> np.ndarray:
     t = np.arange(int(16000 * seconds)) / 16000
