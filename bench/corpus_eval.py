@@ -544,7 +544,7 @@ def product_main() -> None:
         results = [replay(e, lever, recognitions.get, retries=RETRIES) for e in exams]
         repeated = totals(results)
         report[split] = {"first_hearing": first, "repeated": repeated, "exams": [e.id for e in exams]}
-        sections += [
+        part = [
             f"## {split} voices",
             "",
             HEADER.format("hearing"),
@@ -556,7 +556,8 @@ def product_main() -> None:
             *breakdown(results, lambda r: r.exam.voice.id, "voice (repeated)"),
             "",
         ]
-        print("\n".join(sections[-12:]), flush=True)
+        print("\n".join(part), flush=True)
+        sections += part
     RESULTS.mkdir(exist_ok=True)
     title = "# The product on the corpus (`bench product`)\n\n"
     (RESULTS / "product.md").write_text(title + "\n".join(sections))

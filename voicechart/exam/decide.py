@@ -102,7 +102,7 @@ def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:
     begins with what was not understood, or a command other than charting comes first."""
     if not interpretation.rejected:
         return ()
-    first_unclear = min(r.span.start for r in interpretation.rejected)
+    first_unclear = _first_unclear(interpretation)
     heard: list[Command] = []
     for command in interpretation.commands:
         if command.span.end > first_unclear:
@@ -113,6 +113,11 @@ def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:
     if heard and _cut_short(heard[-1]):
         heard.pop()
     return tuple(heard)
+
+
+def _first_unclear(interpretation: Interpretation) -> int:
+    """The position of the first word that was not understood."""
+    return min(r.span.start for r in interpretation.rejected)
 
 
 def _cut_short(command: Command) -> bool:
@@ -127,7 +132,7 @@ def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
     """The unclear words end the utterance, hold nothing number-like, and follow a finding that lost its
     sites to them ("…, 2 2 3, bleeding interclock signal"): the words lost were where that finding goes, not
     a triplet, "skip" or "undo", so the cursor is still where it was."""
-    first_unclear = min(r.span.start for r in interpretation.rejected)
+    first_unclear = _first_unclear(interpretation)
     before = [c for c in interpretation.commands if c.span.end <= first_unclear]
     if len(before) != len(interpretation.commands) or not before:
         return False  # something was understood after the unclear words

@@ -593,8 +593,8 @@ class ExamSession:
             self._run_start, self._run_closed = start, False
 
     def _far(self, named: ToothSide) -> bool:
-        """Whether a named tooth side is away from where the exam is: any other tooth while the cursor is
-        trusted; while it is lost, more than FAR_WHILE_LOST sides along the path from where it was (a lost
+        """Whether a named tooth side is away from where the exam is: any other tooth while the cursor is not
+        lost; while it is lost, more than FAR_WHILE_LOST sides along the path from where it was (a lost
         cursor is off by a side or a few, so a tooth named that far off is likelier misheard: 13 for 30)."""
         if not self.lost:
             return True
