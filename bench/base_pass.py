@@ -44,6 +44,7 @@ from bench.corpus_eval import (
     totals,
     transcript_of,
 )
+from bench.stats import percentile
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.dictation.choose import choose
 from voicechart.dictation.commands import Interpretation
@@ -181,7 +182,7 @@ def latency() -> None:
 
 def _stats(name: str, values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    p95 = percentile(ordered, 95)
     median = statistics.median(ordered)
     return {f"{name}_median_ms": round(1000 * median), f"{name}_p95_ms": round(1000 * p95)}
 

@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 import sqlalchemy as sa
 
+from bench.stats import percentile
 from voicechart.audio.sources import decode_file
 from voicechart.loopback import free_port
 from voicechart.pms.odapi.wire import SITE_FIELDS
@@ -244,7 +245,7 @@ def latency(tmp: Path) -> dict[str, Any]:
 
 def _summary(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] if ordered else float("nan")
+    p95 = percentile(ordered, 95)
     return {
         "n": len(values),
         "median_ms": round(statistics.median(values), 1) if values else None,

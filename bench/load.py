@@ -33,6 +33,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.stats import percentile
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -221,17 +222,17 @@ def main() -> None:
         mem = [m for m in memory if minute * 60 <= m["s"] < (minute + 1) * 60] or memory[-1:]
         rows.append({
             "minute": minute + 1, "utterances": utterances[minute], "edits": len(ms),
-            "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1),
-            "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 1),
+            "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(percentile(ms, 95), 1),
+            "p99_ms": round(percentile(ms, 99), 1),
             "bench_mb": mem[-1]["bench_mb"], "api_server_mb": mem[-1]["api_server_mb"],
         })  # fmt: skip
-    all_ms = sorted(ms for op in ops for _, ms in op.latencies)
+    all_ms = sorted(latency for op in ops for _, latency in op.latencies)
     summary = {
         "operatories": count, "minutes": minutes, **result, "edits": len(all_ms),
         "utterances": sum(utterances.values()), "caught_up": caught_up, "catch_up_s": round(catch_up_s, 1),
         "p50_ms": round(statistics.median(all_ms), 1),
-        "p95_ms": round(all_ms[int(0.95 * (len(all_ms) - 1))], 1),
-        "p99_ms": round(all_ms[int(0.99 * (len(all_ms) - 1))], 1),
+        "p95_ms": round(percentile(all_ms, 95), 1),
+        "p99_ms": round(percentile(all_ms, 99), 1),
     }  # fmt: skip
     lines = [
         f"{count} operatories for {minutes:g} min through the sandbox API (loopback, SQLite); "

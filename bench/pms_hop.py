@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bench.stats import percentile
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -110,7 +111,7 @@ def throughput(database: str) -> list[dict[str, Any]]:
                 "edits": len(ms),
                 "edits_per_s": round(len(ms) / elapsed, 1),
                 "upsert_ms_median": round(statistics.median(ms), 2),
-                "upsert_ms_p95": round(ms[int(0.95 * (len(ms) - 1))], 2),
+                "upsert_ms_p95": round(percentile(ms, 95), 2),
             }
         )
     return out

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from bench.stats import percentile
 from voicechart.clips import write_clip
 from voicechart.exam.edits import ChartEdit
 from voicechart.journal.store import Journal
@@ -45,10 +46,6 @@ PATIENT = 2  # the demo patient with a previous exam
 UTTERANCES = 100
 RENDERS = 40
 LIVE_VALUES = 30
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
 
 
 def _full_mouth(journal: Journal, clips: Path, session_id: int, exam_num: int) -> None:
@@ -159,7 +156,7 @@ def render(clinic: _Clinic) -> dict[str, Any]:
         "requests": RENDERS,
         "first_ms": round(first or 0, 1),
         "median_ms": round(statistics.median(times), 1),
-        "p95_ms": round(_percentile(times, 95), 1),
+        "p95_ms": round(percentile(times, 95), 1),
         "max_ms": round(max(times), 1),
         "page_kb": round(size / 1024, 1),
     }
@@ -234,7 +231,7 @@ def live(clinic: _Clinic) -> dict[str, Any] | None:
         "values": LIVE_VALUES,
         "poll_ms": clinic.settings.web.live_poll_ms,
         "median_ms": round(statistics.median(latencies), 1),
-        "p95_ms": round(_percentile(latencies, 95), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
         "max_ms": round(max(latencies), 1),
     }
 
