@@ -82,12 +82,13 @@ def cells_charted_by(results: Iterable[dict[str, Any]]) -> dict[str, int]:
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[tuple[SandboxConnector, sa.Engine, Journal]]:
+def sandbox(tmp_path: Path, journal_url: str) -> Iterator[tuple[SandboxConnector, sa.Engine, Journal]]:
+    """The seeded sandbox PMS and a journal, on SQLite and (when configured) on PostgreSQL."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}")
     create_sandbox(engine)
     seed_demo(engine, dt.date.today())
     connector = SandboxConnector(engine)
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal = Journal(journal_url)
     yield connector, engine, journal
     journal.close()
     connector.close()

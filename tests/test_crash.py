@@ -19,7 +19,10 @@ from voicechart.simulate.crash import AfterUtterances, kill_and_finish, outcome
 pytestmark = [pytest.mark.model, pytest.mark.e2e]
 
 
-def test_killed_three_times_mid_exam_the_pms_ends_with_exactly_the_dictated_chart(tmp_path: Path) -> None:
+def test_killed_three_times_mid_exam_the_pms_ends_with_exactly_the_dictated_chart(
+    tmp_path: Path, journal_url: str
+) -> None:
+    """On the SQLite journal in the data directory and on a PostgreSQL journal (a clinic group's server)."""
     entry = SAMPLES["a-piper-joe"]
     missing = set(entry["patient"]["missing_teeth"])
     patient = next(p for p in DEMO_PATIENTS if set(p.missing_teeth) | set(p.hidden_teeth) == missing)
@@ -27,9 +30,13 @@ def test_killed_three_times_mid_exam_the_pms_ends_with_exactly_the_dictated_char
     # killed between one and three utterances into each run, at any moment of the next one (a fixed delay
     # lands after a fast machine has finished the exam)
     kills = [AfterUtterances(rng.randint(1, 3), rng.uniform(0.0, 0.8)) for _ in range(3)]
-    runs = kill_and_finish(SAMPLES_DIR / entry["audio"], patient.pat_num, tmp_path, kills)
-    result = outcome(tmp_path, patient.pat_num, expected_cells(entry["expected_chart"]), runs)
+    runs = kill_and_finish(
+        SAMPLES_DIR / entry["audio"], patient.pat_num, tmp_path, kills, journal_url=journal_url
+    )
+    dictated = expected_cells(entry["expected_chart"])
+    result = outcome(tmp_path, patient.pat_num, dictated, runs, journal_url=journal_url)
     assert result.kills >= 2, runs  # the exam was really interrupted
     assert result.lost == () and result.extra == (), (result.lost, result.extra)
     assert result.duplicate_rows == 0 and result.exams == 1
+    assert result.edits > 0  # the journal checked is the one the runs wrote
     assert result.pending == 0 and result.rejected == 0 and result.audit_intact

@@ -33,10 +33,17 @@ class Scripted:
 
 
 def _read_only(journal: Journal) -> Callable[[], None]:
-    """Every new connection of the journal refuses writes (SQLite's query_only), as a read-only disk does."""
+    """Every new connection of the journal refuses writes, as a read-only disk (SQLite's query_only) or a
+    server in read-only mode (PostgreSQL's default_transaction_read_only) does."""
+    sqlite = journal.engine.dialect.name == "sqlite"
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA query_only = ON")
+        if sqlite:
+            dbapi_conn.execute("PRAGMA query_only = ON")
+        else:
+            with dbapi_conn.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_conn.commit()
 
     journal.engine.dispose()
     event.listen(journal.engine, "connect", on_connect)

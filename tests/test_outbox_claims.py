@@ -38,8 +38,8 @@ def _edits(journal: Journal, url: str, exam_num: int, teeth: range) -> list[int]
     return ids
 
 
-def test_a_claim_is_all_or_nothing_and_lapses(tmp_path: Path) -> None:
-    journal = Journal(f"sqlite:///{tmp_path / 'j.db'}")
+def test_a_claim_is_all_or_nothing_and_lapses(tmp_path: Path, journal_url: str) -> None:
+    journal = Journal(journal_url)
     ids = _edits(journal, "pms", 1, range(1, 4))
     assert journal.claim("chart_edit", ids[:2], "a", lease_s=60)
     assert not journal.claim("chart_edit", ids[1:3], "b", lease_s=60)  # one of them is a's
@@ -53,11 +53,11 @@ def test_a_claim_is_all_or_nothing_and_lapses(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Path) -> None:
+def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Path, journal_url: str) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
     create_sandbox(engine)
     server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal = Journal(journal_url)
     connectors = [
         OpenDentalApiConnector(OpenDentalApi(server.url, **KEYS), clinical_note_code=CLINICAL_NOTE_CODE)
         for _ in range(4)
@@ -98,7 +98,7 @@ def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Pat
         engine.dispose()
 
 
-def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> None:
+def test_a_row_another_connector_changed_is_written_again(tmp_path: Path, journal_url: str) -> None:
     """Connectors in one process share what they know of the rows; a connector in another process (here: the
     same server under another name) sees the rows again when its outbox checks for conflicts first."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
@@ -110,7 +110,7 @@ def test_a_row_another_connector_changed_is_written_again(tmp_path: Path) -> Non
         return OpenDentalApiConnector(OpenDentalApi(url, **KEYS), clinical_note_code=CLINICAL_NOTE_CODE)
 
     a, b, other_process = connector(server.url), connector(server.url), connector(elsewhere)
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal = Journal(journal_url)
     try:
         exam = a.open_exam(add_patient(engine, first_name="Stale", last_name="Cache"), dt.date.today())
 

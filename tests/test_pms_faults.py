@@ -63,12 +63,12 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path, journal_url: str) -> Iterator[Rig]:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
     create_sandbox(engine)
     pat_num = add_patient(engine, first_name="Fault", last_name="Tolerant", missing_teeth=[1, 16, 17, 32])
     server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    journal = Journal(journal_url)
     yield Rig(engine, server, journal, pat_num, {"now": lambda req, i: None})
     journal.close()
     server.stop()

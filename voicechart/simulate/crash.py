@@ -72,8 +72,9 @@ class Outcome:
         return not self.lost and not self.extra and not self.duplicate_rows and self.exams == 1 and clean
 
 
-def prepare(data_dir: Path) -> dict[str, str]:
-    """A fresh data directory with the demo sandbox; returns the environment the children run with."""
+def prepare(data_dir: Path, journal_url: str = "") -> dict[str, str]:
+    """A fresh data directory with the demo sandbox; returns the environment the children run with. The
+    journal is an SQLite file in the data directory unless `journal_url` names another (PostgreSQL)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(f"sqlite:///{data_dir / 'sandbox-pms.sqlite3'}")
     try:
@@ -83,7 +84,14 @@ def prepare(data_dir: Path) -> dict[str, str]:
         engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICECHART_")}
     env["VOICECHART_DATA_DIR"] = str(data_dir)
+    if journal_url:
+        env["VOICECHART_JOURNAL_DATABASE_URL"] = journal_url
     return env
+
+
+def journal_of(data_dir: Path, journal_url: str = "") -> Journal:
+    """The journal the children write: `journal_url`, else the data directory's SQLite file."""
+    return Journal(journal_url or f"sqlite:///{data_dir / 'journal.sqlite3'}")
 
 
 def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_at: KillPoint | None) -> Run:
@@ -125,22 +133,21 @@ def run_once(audio: Path, pat_num: int, env: Mapping[str, str], kill_at: KillPoi
 
 
 def kill_and_finish(
-    audio: Path, pat_num: int, data_dir: Path, kill_after: Sequence[KillPoint]
+    audio: Path, pat_num: int, data_dir: Path, kill_after: Sequence[KillPoint], *, journal_url: str = ""
 ) -> tuple[Run, ...]:
     """In a fresh data directory: replay, SIGKILL at each kill point in turn (restarting each time), then let
     the last run finish. A run that ends before its kill ends the exam."""
-    env = prepare(data_dir)
+    env = prepare(data_dir, journal_url)
     runs: list[Run] = []
     for delay in [*kill_after, None]:
         runs.append(run_once(audio, pat_num, env, delay))
-        if not runs[-1].killed or _ended(data_dir):
+        if not runs[-1].killed or _ended(journal_of(data_dir, journal_url)):
             break  # it finished before the kill (or was killed on its way out): the exam is done
     return tuple(runs)
 
 
-def _ended(data_dir: Path) -> bool:
+def _ended(journal: Journal) -> bool:
     """Whether the newest session in the journal ended (the exam was over before the process died)."""
-    journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite3'}")
     try:
         with journal.engine.connect() as conn:
             ended = conn.execute(
@@ -163,7 +170,9 @@ def pms_cells(data_dir: Path, pat_num: int) -> dict[str, int]:
         engine.dispose()
 
 
-def outcome(data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tuple[Run, ...]) -> Outcome:
+def outcome(
+    data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tuple[Run, ...], *, journal_url: str = ""
+) -> Outcome:
     """What the PMS and the journal hold after the runs, against the dictated chart's cells."""
     held = pms_cells(data_dir, pat_num)
     engine = sa.create_engine(f"sqlite:///{data_dir / 'sandbox-pms.sqlite3'}")
@@ -181,7 +190,7 @@ def outcome(data_dir: Path, pat_num: int, dictated: Mapping[str, int], runs: tup
             ).scalar_one()
     finally:
         engine.dispose()
-    journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite3'}")
+    journal = journal_of(data_dir, journal_url)
     try:
         pending = len(journal.pending_edits()) + len(journal.pending_notes())
         rejected = len(journal.rejected_edits())
