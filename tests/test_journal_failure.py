@@ -123,3 +123,5 @@ def test_an_utterance_the_journal_cannot_store_is_not_charted_and_is_said_to_be_
     stored = [u.text for u in journal.utterances(pipeline.session_id)]
     assert stored == ["Start perio exam.", "3 2 4.", "4 3 3.", "Bleeding all."]
     assert journal.pending_edits() == []
+    audited = {(e.action, e.object_id) for e in journal.audit_events()}
+    assert ("pms_open_exam", str(exam.exam_num)) in audited  # opening the exam may write to the PMS

@@ -569,6 +569,13 @@ class Pipeline:
         if self.session is None:
             self.exam = self.connector.open_exam(self.pat_num, self.today)
             self.journal.set_exam(self.session_id, self.exam.exam_num, prov_num=self.exam.prov_num)
+            self.journal.audit(  # opening may write: a new exam and its skipped teeth
+                actor="voicechart",
+                action="pms_open_exam",
+                object_type="perioexam",
+                object_id=str(self.exam.exam_num),
+                detail=f"session {self.session_id}",
+            )
             previous = self.connector.previous_exam(self.pat_num, self.today)
             at_start = self._resume_exam(list(self.exam.measures))
             session = ExamSession(
