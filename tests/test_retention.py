@@ -14,12 +14,15 @@ from voicechart.cli import app
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
-from voicechart.journal.tables import ExamSessionRow
+from voicechart.journal.tables import ExamSessionRow, UtteranceRow
 from voicechart.retention import apply_retention
 from voicechart.settings import Settings
 
 
-def _session(journal: Journal, clips: Path, *, ended_days_ago: float | None, delivered: bool) -> int:
+def _session(
+    journal: Journal, clips: Path, *, ended_days_ago: float | None, delivered: bool, idle_days: float = 0.0
+) -> int:
+    """A session with one utterance `idle_days` ago; ended `ended_days_ago` (None: never ended)."""
     sid = journal.start_session(pms_url="sqlite:///pms", pat_num=3, model="t")
     (clips / f"session-{sid}").mkdir(parents=True)
     clip = clips / f"session-{sid}" / "00001.wav"
@@ -32,6 +35,11 @@ def _session(journal: Journal, clips: Path, *, ended_days_ago: float | None, del
     )  # fmt: skip
     if delivered:
         journal.mark_edits(edits, status="committed")
+    if idle_days:
+        then = dt.datetime.now(dt.UTC) - dt.timedelta(days=idle_days)
+        with journal.engine.begin() as conn:
+            conn.execute(update(ExamSessionRow).where(ExamSessionRow.id == sid).values(started_at=then))
+            conn.execute(update(UtteranceRow).where(UtteranceRow.session_id == sid).values(created_at=then))
     if ended_days_ago is not None:
         with journal.engine.begin() as conn:
             ended = dt.datetime.now(dt.UTC) - dt.timedelta(days=ended_days_ago)
@@ -46,15 +54,19 @@ def test_old_delivered_sessions_lose_their_audio_and_nothing_else(settings: Sett
     recent = _session(journal, clips, ended_days_ago=5, delivered=True)
     waiting = _session(journal, clips, ended_days_ago=40, delivered=False)
     running = _session(journal, clips, ended_days_ago=None, delivered=True)
+    paused = _session(journal, clips, ended_days_ago=None, delivered=True, idle_days=5)
+    abandoned = _session(
+        journal, clips, ended_days_ago=None, delivered=True, idle_days=40
+    )  # a crash, never resumed
     dry = apply_retention(journal, clips, clip_days=30, dry_run=True)
-    assert dry.sessions == [old] and (clips / f"session-{old}").exists()
+    assert dry.sessions == [old, abandoned] and (clips / f"session-{old}").exists()
     result = apply_retention(journal, clips, clip_days=30)
-    assert result.sessions == [old] and result.files == 1 and result.kept_open == [waiting]
-    assert not (clips / f"session-{old}").exists()
-    assert all((clips / f"session-{s}").exists() for s in (recent, waiting, running))
+    assert result.sessions == [old, abandoned] and result.files == 2 and result.kept_open == [waiting]
+    assert not (clips / f"session-{old}").exists() and not (clips / f"session-{abandoned}").exists()
+    assert all((clips / f"session-{s}").exists() for s in (recent, waiting, running, paused))
     assert [u.text for u in journal.utterances(old)] == ["3 2 4"]  # the transcript stays
     deleted = [e for e in journal.audit_events() if e.action == "clips_deleted"]
-    assert [e.object_id for e in deleted] == [str(old)] and verify(journal.engine).intact
+    assert [e.object_id for e in deleted] == [str(old), str(abandoned)] and verify(journal.engine).intact
     journal.close()
 
 

@@ -2,8 +2,10 @@
 
 A session's clips (one WAV per utterance in DATA_DIR/clips/session-N/, encrypted ones too) are deleted once
 the session ended more than `clip_days` ago and nothing of it still waits for the PMS or for a person (no
-pending or rejected edit or note). Transcripts, commands and edits stay in the journal: they are the record
-of what was charted. Every deletion is audited (session, number of files; never names or text).
+pending or rejected edit or note). A session that never ended (its process died and no later run resumed it)
+counts from its last utterance, or from its start when it has none: its audio is not kept forever.
+Transcripts, commands and edits stay in the journal: they are the record of what was charted. Every
+deletion is audited (session, number of files; never names or text).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from voicechart.journal.store import Journal
-from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow
+from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow, UtteranceRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +41,23 @@ def apply_retention(
     kept: list[int] = []
     files = 0
     with journal.engine.connect() as conn:
+        last_utterance = (
+            select(UtteranceRow.session_id, func.max(UtteranceRow.created_at).label("at"))
+            .group_by(UtteranceRow.session_id)
+            .subquery()
+        )
+        last_activity = func.coalesce(last_utterance.c.at, ExamSessionRow.started_at)
         ended = (
             conn.execute(
-                select(ExamSessionRow.id).where(
-                    ExamSessionRow.ended_at.is_not(None), ExamSessionRow.ended_at < cutoff
+                select(ExamSessionRow.id)
+                .outerjoin(last_utterance, last_utterance.c.session_id == ExamSessionRow.id)
+                .where(
+                    or_(
+                        ExamSessionRow.ended_at < cutoff,
+                        ExamSessionRow.ended_at.is_(None) & (last_activity < cutoff),  # abandoned
+                    )
                 )
+                .order_by(ExamSessionRow.id)
             )
             .scalars()
             .all()

@@ -16,15 +16,16 @@ def apply(
         typer.Option(
             "--clip-days",
             min=0,
-            help="Keep a session's audio this many days after it ended ([retention] audio_days).",
+            help="Keep a session's audio this many days after it ended (setting retention.audio_days).",
         ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing.")
     ] = False,
 ) -> None:
-    """Delete the audio clips of sessions that ended more than --clip-days ago and have nothing waiting for
-    the PMS or for a person. Transcripts and edits stay in the journal. Each deletion is audited."""
+    """Delete the audio clips of sessions that ended more than --clip-days ago (a session that never ended:
+    since its last utterance) and have nothing waiting for the PMS or for a person. Transcripts and edits
+    stay in the journal. Each deletion is audited."""
     from voicechart.journal.store import Journal
     from voicechart.retention import apply_retention
     from voicechart.settings import load_settings
