@@ -63,3 +63,16 @@ def test_migrations_go_down_to_nothing_and_up_again(journal_url: str) -> None:
     again = Journal(journal_url)
     assert {"exam_session", "audit_event", "app_user"} <= set(inspect(again.engine).get_table_names())
     again.close()
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_uses(journal_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from voicechart.journal.tables import Base
+
+    journal = Journal(journal_url)
+    with journal.engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    journal.close()
+    assert differences == []

@@ -53,6 +53,9 @@ class FlakyPms:
     def append_exam_note(self, exam_num: int, text: str) -> None:
         self.notes.append(text)
 
+    def same_day_exams(self, exam_num: int) -> list[int]:
+        return []
+
     def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
         chart: dict[SequenceType, dict[int, MeasureRow]] = {}
         for exam, row in self.writes:

@@ -8,14 +8,18 @@ import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from voicechart.cli import app
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
-from voicechart.pms.outbox import CONFLICT, Outbox
+from voicechart.pms.outbox import CONFLICT, DUPLICATE_EXAM, Outbox
 from voicechart.pms.records import MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector
+from voicechart.pms.sandbox.schema import perioexam
+from voicechart.settings import Settings
 
 P = SequenceType.PROBING
 
@@ -67,3 +71,60 @@ def test_two_sessions_charting_the_same_patient_do_not_overwrite_each_other(
     assert outbox.drain().pending == 0
     assert connector.read_chart(exam.exam_num)[P][1].sites[:3] == (4, 2, 3)
     assert [(e.session_id, e.pms_error) for e in journal.rejected_edits()] == [(sid2, CONFLICT)]
+
+
+def _open_dental_saves_a_second_exam(engine: sa.Engine, connector: SandboxConnector, pat_num: int) -> int:
+    """What Open Dental does when a user saves a perio chart whose exam changed while it was open
+    (DateTMeasureEdit differs, OPENDENTAL.md §3.6): a new exam with the user's chart."""
+    now = dt.datetime.now()
+    with engine.begin() as conn:
+        other = conn.execute(
+            sa.insert(perioexam).values(
+                PatNum=pat_num, ExamDate=dt.date.today(), ProvNum=1, DateTMeasureEdit=now, Note=""
+            )
+        ).inserted_primary_key[0]
+    connector.upsert_measure(int(other), MeasureRow(P, 1, sites=(6, 6, 6, -1, -1, -1)))
+    return int(other)
+
+
+def test_a_second_exam_open_dental_made_meanwhile_is_surfaced_once_and_nothing_is_overwritten(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal],
+) -> None:
+    connector, engine, journal = sandbox
+    exam = connector.open_exam(3, dt.date.today())
+    session = ExamSession(rows=exam.measures)
+    sid = journal.start_session(pms_url="sqlite:///pms", pat_num=3, model="t")
+    outbox = Outbox(journal, connector, pms_url="sqlite:///pms", duplicate_check_s=0.0)
+    _say(journal, session, sid, exam.exam_num, 1, "three two four")  # tooth 1 facial
+    assert outbox.drain().pending == 0
+    assert journal.alerts() == []  # one exam so far
+    other = _open_dental_saves_a_second_exam(engine, connector, 3)
+    _say(journal, session, sid, exam.exam_num, 2, "four three three")  # tooth 2 facial
+    assert outbox.drain().pending == 0
+    _say(journal, session, sid, exam.exam_num, 3, "two two two")
+    assert outbox.drain().pending == 0  # looked again: still one alert
+    (alert,) = journal.alerts()
+    assert (alert.kind, alert.exam_num, alert.other_num, alert.detail) == (
+        "duplicate_exam", exam.exam_num, other, DUPLICATE_EXAM
+    )  # fmt: skip
+    audited = [(e.action, e.object_id, e.detail) for e in journal.audit_events()]
+    assert audited.count(("pms_duplicate_exam", str(exam.exam_num), f"exam {other} on the same day")) == 1
+    ours, theirs = connector.read_chart(exam.exam_num), connector.read_chart(other)
+    assert [ours[P][t].sites[:3] for t in (1, 2, 3)] == [(4, 2, 3), (3, 3, 4), (2, 2, 2)]  # dictation goes on
+    assert list(theirs[P]) == [1] and theirs[P][1].sites[:3] == (6, 6, 6)  # theirs untouched
+    journal.resolve_alert(alert.id, by="lead")
+    assert journal.alerts() == [] and journal.alerts(open_only=False)[0].resolved_by == "lead"
+
+
+def test_voicechart_outbox_lists_the_second_exam_for_a_person(settings: Settings) -> None:
+    journal = Journal(settings.journal_url)
+    url = settings.resolved_pms_url
+    journal.add_alert(pms_url=url, kind="duplicate_exam", exam_num=7, other_num=8, detail=DUPLICATE_EXAM)
+    journal.add_alert(
+        pms_url="sqlite:///another-pms", kind="duplicate_exam", exam_num=1, other_num=2, detail="x"
+    )
+    journal.close()
+    out = CliRunner().invoke(app, ["outbox"])
+    assert out.exit_code == 0, out.output
+    assert f"exam 7 and exam 8: {DUPLICATE_EXAM}" in out.output.replace("\n", " ")
+    assert "exam 1 and exam 2" not in out.output  # another PMS's

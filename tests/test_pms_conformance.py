@@ -21,7 +21,7 @@ from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector, create_sandbox, metadata, seed_demo
 from voicechart.pms.sandbox.api import BackgroundServer, SandboxApi
-from voicechart.pms.sandbox.schema import CLINICAL_NOTE_CODE, periomeasure, procnote
+from voicechart.pms.sandbox.schema import CLINICAL_NOTE_CODE, perioexam, periomeasure, procnote
 
 KEYS = {"developer_key": "test-developer", "customer_key": "test-customer"}
 TODAY = dt.date.today()
@@ -125,6 +125,19 @@ def test_new_exam_skips_missing_teeth_and_resumes(pms: Pms) -> None:
     again = pms.connector.open_exam(1, TODAY)
     assert again.exam_num == exam.exam_num
     assert sorted(rows_of(pms.engine, exam.exam_num)) == sorted((SKIP.value, t) for t in (1, 16, 17, 32))
+
+
+def test_other_exams_of_the_same_day_are_found(pms: Pms) -> None:
+    """A second exam that day (what Open Dental saves when a user's open chart changed meanwhile)."""
+    exam = pms.connector.open_exam(1, TODAY)
+    assert pms.connector.same_day_exams(exam.exam_num) == []
+    with pms.engine.begin() as conn:
+        values = {"PatNum": 1, "ProvNum": 1, "DateTMeasureEdit": dt.datetime.now(), "Note": ""}
+        other = conn.execute(sa.insert(perioexam).values(ExamDate=TODAY, **values)).inserted_primary_key[0]
+        conn.execute(sa.insert(perioexam).values(ExamDate=TODAY - dt.timedelta(days=1), **values))
+        conn.execute(sa.insert(perioexam).values(ExamDate=TODAY, **{**values, "PatNum": 2}))
+    assert pms.connector.same_day_exams(exam.exam_num) == [other]
+    assert pms.connector.same_day_exams(other) == [exam.exam_num]
 
 
 def test_new_exam_copies_skips_from_the_previous_exam(pms: Pms) -> None:

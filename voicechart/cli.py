@@ -178,6 +178,10 @@ def outbox(
             typer.echo(f"Refused by the PMS ({len(rejected)}), for a person to look at:")
             for edit in rejected[:20]:
                 typer.echo(f"  exam {edit.exam_num} tooth {edit.tooth} (edit {edit.id}): {edit.pms_error}")
+        for alert in journal.alerts(pms_url=url):
+            typer.echo(
+                f"In the PMS, for a person: exam {alert.exam_num} and exam {alert.other_num}: {alert.detail}."
+            )
     finally:
         journal.close()
 
@@ -379,6 +383,12 @@ def _run(
                     "are kept in the journal and go at the next run, or with `voicechart outbox --flush`.",
                     err=True,
                 )
+            if pipeline.exam is not None:
+                for alert in journal.alerts(exam_num=pipeline.exam.exam_num, pms_url=url):
+                    typer.echo(
+                        f"WARNING: exam {alert.other_num} beside exam {alert.exam_num}: {alert.detail}.",
+                        err=True,
+                    )
             if show_chart and pipeline.exam is not None:
                 chart = connector.read_chart(pipeline.exam.exam_num)
                 title = f"Perio chart in the PMS — patient {pat_num}, exam {pipeline.exam.exam_num}"

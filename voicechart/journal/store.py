@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import CursorResult, Engine, create_engine, event, or_, select, update
+from sqlalchemy import CursorResult, Engine, create_engine, event, exc, or_, select, update
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +21,7 @@ from voicechart.journal.tables import (
     ChartEditRow,
     CommandRow,
     ExamSessionRow,
+    PmsAlertRow,
     PmsNoteRow,
     UtteranceRow,
     utcnow,
@@ -384,6 +385,51 @@ class Journal:
                 select(UtteranceRow).where(UtteranceRow.session_id == session_id).order_by(UtteranceRow.seq)
             )
             return list(s.scalars(query))
+
+    def add_alert(self, *, pms_url: str, kind: str, exam_num: int, other_num: int, detail: str) -> bool:
+        """Record something in the PMS a person must sort out; False if it was recorded before (by any
+        outbox: one row per kind, exam and other exam)."""
+        query = select(PmsAlertRow.id).where(
+            PmsAlertRow.kind == kind, PmsAlertRow.exam_num == exam_num, PmsAlertRow.other_num == other_num
+        )
+        with self._session() as s:
+            try:
+                with s.begin():
+                    if s.scalar(query) is not None:
+                        return False
+                    s.add(
+                        PmsAlertRow(
+                            pms_url=redact_url(pms_url), kind=kind, exam_num=exam_num, other_num=other_num,
+                            detail=detail,
+                        )
+                    )  # fmt: skip
+            except exc.IntegrityError:  # another outbox recorded it a moment ago
+                return False
+        return True
+
+    def alerts(
+        self, *, open_only: bool = True, exam_num: int | None = None, pms_url: str | None = None
+    ) -> list[PmsAlertRow]:
+        """Alerts about the PMS (one exam's, one PMS's, or all), oldest first: those nobody resolved yet
+        unless `open_only` is False."""
+        with self._session() as s:
+            query = select(PmsAlertRow).order_by(PmsAlertRow.id)
+            if open_only:
+                query = query.where(PmsAlertRow.resolved_at.is_(None))
+            if exam_num is not None:
+                query = query.where(PmsAlertRow.exam_num == exam_num)
+            if pms_url is not None:
+                query = query.where(PmsAlertRow.pms_url == redact_url(pms_url))
+            return list(s.scalars(query))
+
+    def resolve_alert(self, alert_id: int, *, by: str) -> None:
+        """A person sorted it out in the PMS."""
+        with self._session() as s, s.begin():
+            s.execute(
+                update(PmsAlertRow)
+                .where(PmsAlertRow.id == alert_id, PmsAlertRow.resolved_at.is_(None))
+                .values(resolved_at=utcnow(), resolved_by=by)
+            )
 
     def audit(self, *, actor: str, action: str, object_type: str, object_id: str, detail: str = "") -> None:
         """Append an event to the audit log's hash chain (see voicechart.audit)."""

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -119,6 +131,24 @@ class PmsNoteRow(Base):
         String(32), default=""
     )  # the outbox writing it now (see Journal.claim)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PmsAlertRow(Base):
+    """Something in the PMS a person must sort out that no single edit stands for: Open Dental made a second
+    exam for the patient on the exam's day (a user saved a chart voicechart was writing to, OPENDENTAL.md
+    §3.6). Recorded once per (kind, exam, other exam), whichever outbox saw it first."""
+
+    __tablename__ = "pms_alert"
+    __table_args__ = (UniqueConstraint("kind", "exam_num", "other_num", name="uq_pms_alert"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pms_url: Mapped[str] = mapped_column(String(500))  # redacted, as exam_session.pms_url
+    kind: Mapped[str] = mapped_column(String(40))  # duplicate_exam
+    exam_num: Mapped[int] = mapped_column(Integer)  # voicechart's exam
+    other_num: Mapped[int] = mapped_column(Integer)  # the exam that appeared beside it
+    detail: Mapped[str] = mapped_column(Text, default="")  # numbers and words of ours only, never PHI
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
 
 
 class AuditRow(Base):

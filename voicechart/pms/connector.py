@@ -60,4 +60,9 @@ class PmsConnector(Protocol):
         """Every measure row of the exam as the PMS holds it, by sequence type and tooth."""
         ...
 
+    def same_day_exams(self, exam_num: int) -> list[int]:
+        """The patient's other exams dated the same day as this one (PerioExamNum, ascending). Open Dental
+        saves a second exam when a user's open chart was changed meanwhile (OPENDENTAL.md §3.6)."""
+        ...
+
     def close(self) -> None: ...

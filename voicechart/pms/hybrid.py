@@ -32,6 +32,9 @@ class SqlReadApiWriteConnector:
     def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
         return self.reader.read_chart(exam_num)
 
+    def same_day_exams(self, exam_num: int) -> list[int]:
+        return self.reader.same_day_exams(exam_num)
+
     # writes: the API
     def open_exam(self, pat_num: int, exam_date: dt.date) -> ExamRecord:
         return self.writer.open_exam(pat_num, exam_date)

@@ -18,6 +18,13 @@ outbox --flush`) picks up where this one stopped.
   what the session last put there (or found there); if another user changed it meanwhile (in Open Dental,
   or another operatory charting the same patient), the edit is marked "rejected" as a conflict for a person
   to decide, and audited. One read of the exam's chart per pass.
+- Open Dental saves a *second* exam when a user saves a chart that changed while it was open
+  (DateTMeasureEdit, OPENDENTAL.md §3.6): their edits go to the new exam, voicechart's stay in its own.
+  The outbox looks for another exam of the patient on the same day before it first writes an exam, and
+  every `DUPLICATE_CHECK_S` while it writes; one it finds is recorded as an alert for a person (the
+  journal's `pms_alert`, shown by `voicechart outbox`, at the end of `listen`/`replay` and in the review
+  app's queue) and audited. Writing goes on to voicechart's own exam: nothing dictated is lost and nothing
+  of theirs is overwritten.
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ ACTOR = "voicechart"
 CLAIM_LEASE_S = 60.0  # longer than any one write may take (the API timeout is 10 s by default)
 CONTENDED_RETRY_S = 0.1  # another outbox held some rows: look again this soon
 CONFLICT = "changed in the PMS by someone else since voicechart read it: not overwritten"
+DUPLICATE_CHECK_S = 30.0  # how often an exam being written is checked for a second exam beside it
+DUPLICATE_EXAM = (
+    "Open Dental holds a second perio exam for this patient on this day, made while voicechart wrote to its "
+    "own (a user saved a chart that had changed while open): merge them in Open Dental's perio chart"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +93,7 @@ class Outbox:
         on_commit: Callable[[list[int], float], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         check_conflicts: bool = True,
+        duplicate_check_s: float = DUPLICATE_CHECK_S,
     ) -> None:
         self.journal = journal
         self.connector = connector
@@ -89,6 +102,7 @@ class Outbox:
         self.on_commit = on_commit
         self._sleep = sleep
         self.check_conflicts = check_conflicts
+        self.duplicate_check_s = duplicate_check_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Condition()
@@ -99,6 +113,7 @@ class Outbox:
         self.pending = 0
         self._lock = threading.Lock()  # one drain at a time
         self.owner = uuid.uuid4().hex  # this outbox's name on the rows it claims
+        self._siblings_checked: dict[int, float] = {}  # exam → when it was last checked for a second exam
 
     # --- one pass ------------------------------------------------------------------------------------------
     def drain(self) -> DrainResult:
@@ -123,6 +138,7 @@ class Outbox:
                     )
                     _log.warning("edit %d (exam %d): %s", newest.id, newest.exam_num, CONFLICT)
                     continue
+                self._look_for_a_second_exam(newest.exam_num)
                 self.connector.upsert_measure(newest.exam_num, measure_row(newest))
             except PmsUnavailable as exc:
                 self.journal.mark_edits(ids, status="pending", error=str(exc))
@@ -205,6 +221,26 @@ class Outbox:
             del charts[exam]
             fresh = True
         return True
+
+    def _look_for_a_second_exam(self, exam_num: int) -> None:
+        """Record (once) any other exam of the patient on the exam's day: Open Dental's answer to a chart
+        that changed under a user (see the module's docstring)."""
+        now = time.monotonic()
+        checked = self._siblings_checked.get(exam_num)
+        if checked is not None and now - checked < self.duplicate_check_s:
+            return
+        for other in self.connector.same_day_exams(exam_num):
+            new = self.journal.add_alert(
+                pms_url=self.pms_url, kind="duplicate_exam", exam_num=exam_num, other_num=other,
+                detail=DUPLICATE_EXAM,
+            )  # fmt: skip
+            if new:
+                self.journal.audit(
+                    actor=ACTOR, action="pms_duplicate_exam", object_type="perioexam",
+                    object_id=str(exam_num), detail=f"exam {other} on the same day",
+                )  # fmt: skip
+                _log.warning("exam %d: exam %d appeared on the same day (for a person)", exam_num, other)
+        self._siblings_checked[exam_num] = now  # after the reads: a PMS that is down is asked again
 
     def _write_note(self, note: PmsNoteRow) -> int | None:
         if note.kind == "exam_note":

@@ -100,6 +100,11 @@ class OpenDentalApiConnector:
                 chart[row.sequence_type][row.tooth] = row
         return chart
 
+    def same_day_exams(self, exam_num: int) -> list[int]:
+        exam = _exam(self.api.get(f"perioexams/{exam_num}"))
+        same_day = (e.exam_num for e in self._exams(exam.pat_num) if e.exam_date == exam.exam_date)
+        return sorted(n for n in same_day if n != exam_num)
+
     # --- writes --------------------------------------------------------------------------------------------
     def open_exam(self, pat_num: int, exam_date: dt.date) -> ExamRecord:
         patient = self.get_patient(pat_num)

@@ -194,6 +194,20 @@ class SandboxConnector:
             measures = _measures_by_exam(conn, [int(r.PerioExamNum) for r in rows])
         return [_exam_record(r, measures.get(int(r.PerioExamNum), ())) for r in rows]
 
+    def same_day_exams(self, exam_num: int) -> list[int]:
+        ours = perioexam.alias("ours")
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(perioexam.c.PerioExamNum)
+                .join(
+                    ours,
+                    (ours.c.PatNum == perioexam.c.PatNum) & (ours.c.ExamDate == perioexam.c.ExamDate),
+                )
+                .where(ours.c.PerioExamNum == exam_num, perioexam.c.PerioExamNum != exam_num)
+                .order_by(perioexam.c.PerioExamNum)
+            ).scalars()
+            return [int(n) for n in rows]
+
     def read_chart(self, exam_num: int) -> dict[SequenceType, dict[int, MeasureRow]]:
         """The exam's measures by sequence type, then tooth. Every SequenceType is a key (possibly empty).
 
