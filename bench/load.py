@@ -49,7 +49,7 @@ from voicechart.simulate.exams import random_exam
 from voicechart.simulate.speech import Style, render_exam
 
 RESULTS = Path(__file__).parent / "results"
-KEYS = {"developer_key": "load", "customer_key": "load"}
+KEYS = {"developer_key": "load-developer", "customer_key": "load-customer"}
 GAP_S = 1.5
 JOURNALED: dict[int, float] = {}  # edit id -> when its journal write returned
 JOURNALED_LOCK = threading.Lock()

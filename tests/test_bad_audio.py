@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from tests.conftest import SAMPLES, cells_charted_by
 from voicechart.accuracy import charted_cells, expected_cells
+from voicechart.audio.noise import make_noise
 from voicechart.audio.sources import SAMPLE_RATE, array_chunks, decode_file
 from voicechart.errors import AudioError
 from voicechart.journal.store import Journal
@@ -159,3 +161,39 @@ def test_a_dictation_in_another_format_charts_only_what_was_said(
     wrong = {k: v for k, v in cells.items() if said.get(k) != v}
     assert wrong == {}, [(r.text, r.status, r.flags) for r in results]
     assert cells, "a dictation in a common format charts something"
+
+
+def _an_hour_of(kind: str) -> Iterator[np.ndarray]:
+    """An hour of audio made a minute at a time, as a microphone left open delivers it (never one file)."""
+    for minute in range(60):
+        if kind == "silence":
+            block = np.zeros(SAMPLE_RATE * 60)
+        else:  # a scaler, then suction, in turns, with a room's hiss: -30 to -24 dBFS
+            noise = make_noise("scaler" if minute % 2 else "suction", SAMPLE_RATE * 60, seed=minute)
+            block = noise / np.sqrt(np.mean(noise**2)) * (1000 + 500 * (minute % 3))
+            block += make_noise("white", len(block), seed=100 + minute) * 30
+        yield from array_chunks(block.clip(-32768, 32767).astype(np.int16))
+
+
+@pytest.mark.parametrize("kind", ["silence", "operatory-noise"])
+def test_an_hour_of_silence_or_noise_from_an_open_microphone_charts_nothing(
+    tmp_path: Path, settings: Settings, transcriber: Any, kind: str
+) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}")
+    create_sandbox(engine)
+    pat_num = add_patient(engine, first_name="Open", last_name="Microphone", missing_teeth=[])
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
+    connector = SandboxConnector(engine)
+    try:
+        pipeline = build_pipeline(
+            settings, transcriber=transcriber, connector=connector, journal=journal, pat_num=pat_num,
+            pms_url=f"sqlite:///{tmp_path / 'pms.db'}", realtime=False, today=dt.date.today(),
+        )  # fmt: skip
+        results = list(pipeline.run(_an_hour_of(kind)))
+        assert all(not r.edits for r in results), [(r.text, r.status) for r in results]
+        assert pipeline.exam is None or charted_cells(connector.read_chart(pipeline.exam.exam_num)) == {}
+        assert journal.pending_edits() == []
+    finally:
+        connector.close()
+        journal.close()
+        engine.dispose()

@@ -119,7 +119,7 @@ def pms_serve(
         raise VoicechartError("pms serve serves a sandbox database; give --pms a database URL")
     from voicechart.secrets import api_keys
 
-    developer, customer = api_keys(host, development=settings.development)  # the keys clients must send
+    developer, customer = api_keys(development=settings.development)  # the keys clients must send
     sqlite = url.startswith("sqlite")
     engine = sa.create_engine(
         url,
@@ -712,7 +712,7 @@ def _clear_exam_via_api(url: str, settings: Settings, pat_num: int) -> bool:
     from voicechart.pms.odapi.client import OpenDentalApi
     from voicechart.secrets import api_keys
 
-    developer, customer = api_keys(url, development=settings.development)
+    developer, customer = api_keys(development=settings.development)
     api = OpenDentalApi(
         url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
     )

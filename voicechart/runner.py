@@ -39,7 +39,7 @@ def open_connector(url: str, settings: Settings) -> PmsConnector:
         from voicechart.pms.odapi.connector import OpenDentalApiConnector
         from voicechart.secrets import api_keys
 
-        developer, customer = api_keys(url, development=settings.development)
+        developer, customer = api_keys(development=settings.development)
         api = OpenDentalApi(
             url, developer_key=developer, customer_key=customer, timeout_s=settings.pms.api_timeout_s
         )

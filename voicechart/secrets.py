@@ -1,19 +1,18 @@
 """Secrets (the Open Dental API keys): read only from the environment, or from a file outside the
 repository that only its owner can read (VOICECHART_OD_DEVELOPER_KEY_FILE, …); never from a settings file.
 
-Outside development (settings `environment`, VOICECHART_ENVIRONMENT), an empty key is refused everywhere,
-and a default or placeholder key ("dev", "changeme", anything shorter than 8 characters) is refused for any
-PMS that is not on this machine, and for a sandbox API served beyond this machine: those are the keys an
-intruder tries first. On loopback (the sandbox demo, Open Dental's Local API) short test keys stay allowed.
+Outside development (settings `environment`, VOICECHART_ENVIRONMENT), an empty, default or placeholder key
+("dev", "changeme", anything shorter than 8 characters) is refused, for a PMS on this machine (Open Dental's
+Local API) as for any other, and for a sandbox API this machine serves: those are the keys an intruder tries
+first. A development machine (VOICECHART_ENVIRONMENT=development) may use short test keys; an empty key is
+refused there too.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from voicechart.errors import ConfigError
 from voicechart.settings import PROJECT_DIR
@@ -52,36 +51,25 @@ def read_secret(name: str) -> str:
     return text
 
 
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def is_placeholder(value: str) -> bool:
     return len(value) < MIN_LENGTH or value.lower() in PLACEHOLDERS
 
 
-def check_key(name: str, value: str, *, local: bool, development: bool) -> None:
-    """Refuse an empty key, and (outside development, beyond loopback) a default or placeholder one."""
+def check_key(name: str, value: str, *, development: bool) -> None:
+    """Refuse an empty key, and (outside development) a default or placeholder one."""
     if not value:
         raise ConfigError(f"{name} is not set (the environment, or {name}_FILE)")
-    if not development and not local and is_placeholder(value):
+    if not development and is_placeholder(value):
         raise ConfigError(
             f"{name} is a default or placeholder value (or shorter than {MIN_LENGTH} characters): refused "
-            "for a PMS that is not on this machine. Use the office's real key (or set "
-            "VOICECHART_ENVIRONMENT=development on a development machine)."
+            "outside development. Use the office's real key (or set VOICECHART_ENVIRONMENT=development on a "
+            "development machine)."
         )
 
 
-def api_keys(url_or_host: str, *, development: bool) -> tuple[str, str]:
-    """The Open Dental developer and customer keys, checked for a PMS at `url_or_host`."""
-    host = urlsplit(url_or_host).hostname or "" if "://" in url_or_host else url_or_host
+def api_keys(*, development: bool) -> tuple[str, str]:
+    """The Open Dental developer and customer keys, checked (see the module's docstring)."""
     keys = tuple(read_secret(name) for name in KEY_NAMES)
     for name, value in zip(KEY_NAMES, keys, strict=True):
-        check_key(name, value, local=is_loopback(host), development=development)
+        check_key(name, value, development=development)
     return keys[0], keys[1]
