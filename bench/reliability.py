@@ -11,8 +11,16 @@ how long a restarted process took to produce its first result (the catch-up) and
 Scenario `pms-faults` (bench/pms_faults.py): full-mouth exams delivered to the sandbox's API while the
 network and the PMS fail a share of the requests; nothing may be lost silently or duplicated.
 
-    .venv/bin/python -m bench reliability [KILLS] [sigkill] [pms-faults]
-        (default: both scenarios, 50 kills; results in bench/results/reliability.*)
+Scenario `journal-faults` (bench/journal_faults.py): the journal's disk turns read-only or full mid-exam;
+every utterance meanwhile is answered "not stored" at once and changes nothing; said again, the exam ends
+exactly as dictated.
+
+Scenario `concurrent-edits` (bench/concurrent_edits.py): a user in Open Dental changes rows of the exam
+being dictated and sometimes saves a second exam; nothing of theirs is overwritten, every dictated value is in
+the PMS or kept for a person, every second exam is surfaced.
+
+    .venv/bin/python -m bench reliability [KILLS] [sigkill] [pms-faults] [journal-faults] [concurrent-edits]
+        (default: every scenario, 50 kills; results in bench/results/reliability.*)
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import pms_faults
+from bench import concurrent_edits, journal_faults, pms_faults
 from voicechart.accuracy import expected_cells
 from voicechart.pms.sandbox.seed import DEMO_PATIENTS
 from voicechart.settings import SAMPLES_DIR
@@ -139,6 +147,10 @@ def _markdown(report: dict[str, Any]) -> str:
         lines += _sigkill_markdown(report["sigkill"])
     if "pms-faults" in report:
         lines += _faults_markdown(report["pms-faults"])
+    if "journal-faults" in report:
+        lines += _journal_markdown(report["journal-faults"])
+    if "concurrent-edits" in report:
+        lines += _concurrent_markdown(report["concurrent-edits"])
     return "\n".join(lines)
 
 
@@ -193,14 +205,69 @@ def _faults_markdown(f: dict[str, Any]) -> list[str]:
     ]
 
 
+def _journal_markdown(j: dict[str, Any]) -> list[str]:
+    faults = j["faults"]
+    return [
+        "## The journal's disk read-only or full mid-exam (pipeline, scripted recognizer, sandbox PMS)",
+        "",
+        f"{j['exams']} random full-mouth exams; in each, a random stretch of 1–6 utterances while the "
+        f"journal cannot write ({faults['read-only']} read-only, {faults['disk-full']} disk full); the "
+        "hygienist says those utterances again once it can, as the message asks.",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| utterances (repeats included) | {j['utterances']} |",
+        f"| utterances while the journal could not write | {j['utterances_in_fault']} |",
+        f"| answered “not stored” / told at once (earcon and message) | {j['not_stored']} / "
+        f"{j['told_at_once']} |",
+        f"| acknowledged without being stored | {j['acknowledged_not_stored']} |",
+        "| cells lost or changed (against the same dictation without a fault) | "
+        f"{j['cells_lost_or_changed']} |",
+        f"| extra rows / duplicate rows | {j['extra_rows']} / {j['duplicate_rows']} |",
+        f"| edits still waiting at the end | {j['pending_at_end']} |",
+        "",
+    ]
+
+
+def _concurrent_markdown(c: dict[str, Any]) -> list[str]:
+    return [
+        "## Someone else edits the exam in Open Dental meanwhile (outbox → API connector → sandbox API)",
+        "",
+        f"{c['exams']} random full-mouth exams delivered as they are dictated while a user changes rows of "
+        f"the same exam ({int(concurrent_edits.USER_EDIT_RATE * 100)} % of utterances) and, in about half of "
+        "them, saves a second exam that day (Open Dental's answer to a chart that changed while open).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| chart edits | {c['edits']} |",
+        f"| rows the user changed / their values overwritten | {c['rows_they_changed']} / "
+        f"{c['their_values_overwritten']} |",
+        f"| dictated edits kept for a person as conflicts | {c['conflicts_kept_for_a_person']} |",
+        f"| dictated cells lost silently | {c['dictated_cells_lost_silently']} |",
+        f"| second exams made / surfaced for a person | {c['second_exams_made']} / "
+        f"{c['second_exams_surfaced']} |",
+        f"| duplicate rows | {c['duplicate_rows']} |",
+        "",
+    ]
+
+
 def main() -> None:
     args = sys.argv[2:]
     kills = next((int(a) for a in args if a.isdigit()), 50)
-    chosen = [a for a in args if not a.isdigit()] or ["sigkill", "pms-faults"]
+    chosen = [a for a in args if not a.isdigit()] or [
+        "sigkill",
+        "pms-faults",
+        "journal-faults",
+        "concurrent-edits",
+    ]
     path = RESULTS / "reliability.json"
     report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if "pms-faults" in chosen:
         report["pms-faults"] = pms_faults.run()
+    if "journal-faults" in chosen:
+        report["journal-faults"] = journal_faults.run()
+    if "concurrent-edits" in chosen:
+        report["concurrent-edits"] = concurrent_edits.run()
     if "sigkill" in chosen:
         report["sigkill"] = sigkill(kills)
     RESULTS.mkdir(exist_ok=True)
