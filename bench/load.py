@@ -74,7 +74,7 @@ class Operatory:
     journal: Journal
     connector: OpenDentalApiConnector
     outbox: Outbox
-    exams: list[tuple[int, ExamSession]] = field(default_factory=list)
+    exams: list[tuple[int, dict[tuple[SequenceType, int], MeasureRow]]] = field(default_factory=list)
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (commit time, ms), by committer
     utterances: list[float] = field(default_factory=list)
 
@@ -97,7 +97,6 @@ def _dictate(op: Operatory, engine: sa.Engine, url: str, until: float, seed: int
         sid = op.journal.start_session(pms_url=url, pat_num=pat, model="load", operatory=op.number)
         op.journal.set_exam(sid, exam.exam_num)
         session = ExamSession(rows=exam.measures)
-        op.exams.append((exam.exam_num, session))
         for seq, utterance in enumerate(render_exam(truth, Style(), rng), 1):
             if time.perf_counter() >= until:
                 break
@@ -115,6 +114,7 @@ def _dictate(op: Operatory, engine: sa.Engine, url: str, until: float, seed: int
             op.outbox.kick()
             time.sleep(GAP_S)
         op.journal.end_session(sid)
+        op.exams.append((exam.exam_num, dict(session.rows)))  # the chart it ended with, not the whole session
 
 
 def _serve(db_url: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -144,10 +144,10 @@ def _check(engine: sa.Engine, ops: list[Operatory]) -> dict[str, int]:
         for e in ops[0].journal.rejected_edits()[:5]:
             print("REFUSED", e.exam_num, e.sequence_type, e.tooth, e.pms_error)
     for op in ops:
-        for exam_num, session in op.exams:
+        for exam_num, rows in op.exams:
             exams += 1
             chart = op.connector.read_chart(exam_num)
-            for (seq, tooth), row in session.rows.items():
+            for (seq, tooth), row in rows.items():
                 if row.records_nothing():
                     continue
                 held = chart.get(seq, {}).get(tooth) or MeasureRow(seq, tooth)
@@ -194,10 +194,11 @@ def main() -> None:
             t.start()
         memory: list[dict[str, float]] = []
         while any(t.is_alive() for t in threads):
-            time.sleep(10)
+            for t in threads:
+                t.join(timeout=10 / len(threads))
             memory.append({"s": round(time.perf_counter() - started), "bench_mb": round(_rss_mb(), 1),
                            "api_server_mb": round(_rss_mb(server.pid), 1)})  # fmt: skip
-        last_word = time.perf_counter()
+        last_word = max(op.utterances[-1] for op in ops if op.utterances)  # catch-up counts from here
         caught_up = all(op.outbox.wait_until_delivered(timeout_s=300) for op in ops)
         catch_up_s = time.perf_counter() - last_word
         for op in ops:

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from tests.web_fixtures import Clinic, sign_in
-from voicechart.clips import ClipError, new_key, parse_key, read_clip, write_clip
+from voicechart.clips import ClipError, key_from_env, new_key, parse_key, read_clip, write_clip
 from voicechart.errors import VoicechartError
 from voicechart.journal.tables import PmsNoteRow, UtteranceRow
 from voicechart.retention import apply_retention
@@ -45,6 +45,23 @@ def test_an_encrypted_clip_opens_only_with_its_key(tmp_path: Path) -> None:
         read_clip(swapped, key=key)
     with pytest.raises(VoicechartError, match="32 bytes"):
         parse_key("too-short")
+
+
+def test_the_clip_key_comes_from_the_environment_or_a_private_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = new_key()
+    monkeypatch.delenv("VOICECHART_CLIP_KEY", raising=False)
+    monkeypatch.delenv("VOICECHART_CLIP_KEY_FILE", raising=False)
+    assert key_from_env() is None  # no key: clips in the clear
+    path = tmp_path / "clip.key"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("VOICECHART_CLIP_KEY_FILE", str(path))
+    assert key_from_env() == parse_key(key)
+    path.chmod(0o640)
+    with pytest.raises(VoicechartError, match="readable by other users"):
+        key_from_env()
 
 
 def test_the_review_app_plays_encrypted_clips_with_the_key(clinic: Clinic, settings: Settings) -> None:

@@ -48,8 +48,11 @@ def parse_key(text: str) -> bytes:
 
 
 def key_from_env() -> bytes | None:
-    """The clip key from the environment, or None (clips are written in the clear)."""
-    text = os.environ.get(CLIP_KEY_ENV, "")
+    """The clip key from the environment, or from the private file VOICECHART_CLIP_KEY_FILE names (outside
+    the repository, readable by its owner only); None: clips are written in the clear."""
+    from voicechart.secrets import read_secret
+
+    text = read_secret(CLIP_KEY_ENV)
     return parse_key(text) if text else None
 
 
