@@ -7,8 +7,10 @@ import itertools
 import multiprocessing
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -139,3 +141,20 @@ def test_audit_verify_command_exits_zero_when_intact_and_names_the_first_broken_
     _sql(journal, f"UPDATE audit_event SET detail = 'x' WHERE id = {ids[1]}")
     broken = CliRunner().invoke(app, ["audit", "verify", "--journal", url])
     assert broken.exit_code == 1 and f"BROKEN at event {ids[1]}" in broken.output
+
+
+def test_audit_verify_only_reads_and_says_when_there_is_nothing_to_verify(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nowhere.sqlite3'}"
+    out = CliRunner().invoke(app, ["audit", "verify", "--journal", missing])
+    assert out.exit_code == 2 and "No journal at" in out.output
+    assert not (tmp_path / "nowhere.sqlite3").exists()  # nothing created
+    old = tmp_path / "old.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{old}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES ('0003')"))
+    engine.dispose()
+    before = old.read_bytes()
+    out = CliRunner().invoke(app, ["audit", "verify", "--journal", f"sqlite:///{old}"])
+    assert out.exit_code == 2 and "older than this voicechart" in out.output
+    assert old.read_bytes() == before  # not upgraded behind the reader's back

@@ -17,17 +17,30 @@ def verify(
     ] = None,
 ) -> None:
     """Check every audit event against its hash and its link to the one before. Exits 1 at the first
-    event that was edited, removed or moved, naming it."""
-    from sqlalchemy import create_engine
+    event that was edited, removed or moved, naming it; 2 when there is no journal there, or one this
+    voicechart has not upgraded yet. It only reads: the journal checked is never changed."""
+    from pathlib import Path
+
+    from sqlalchemy import create_engine, make_url
 
     from voicechart.audit import verify as verify_chain
-    from voicechart.journal.store import upgrade
+    from voicechart.journal.store import redact_url, schema_is_current
     from voicechart.settings import load_settings
 
     url = journal or load_settings().journal_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
+        typer.echo(f"No journal at {redact_url(url)}.", err=True)
+        raise typer.Exit(2)
     engine = create_engine(url)
     try:
-        upgrade(engine)
+        if not schema_is_current(engine):
+            typer.echo(
+                f"The journal at {redact_url(url)} is older than this voicechart: run any voicechart command "
+                "on it once (for example `voicechart outbox`) to upgrade it, then verify.",
+                err=True,
+            )
+            raise typer.Exit(2)
         verdict = verify_chain(engine)
     finally:
         engine.dispose()

@@ -49,6 +49,16 @@ def upgrade(engine: Engine) -> None:
         alembic_command.upgrade(cfg, "head")
 
 
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the journal's schema is at the newest migration (read only: nothing is created or changed)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
