@@ -721,3 +721,24 @@ def test_hostile_requests_never_get_a_server_error(engine: sa.Engine) -> None:
             if response.status_code >= 500:
                 failures.append((method, path, str(kwargs)[:300], response.status_code))
     assert failures == []
+
+
+def test_a_huge_body_is_refused_before_it_is_read_whole(client: TestClient) -> None:
+    from voicechart.pms.sandbox.api import MAX_BODY_BYTES
+
+    huge = b'{"PatNum": 1, "Note": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
+    said = client.post("perioexams", content=huge, headers={**AUTH, "Content-Type": "application/json"})
+    assert said.status_code == 413 and "larger than" in said.json()
+
+    def unsized() -> Iterator[bytes]:  # sent without a Content-Length (chunked)
+        yield b'{"PatNum": 1, "Note": "'
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    streamed = client.put(
+        "perioexams/1", content=unsized(), headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    ok = client.put("perioexams/1", json={"Note": "fine"}, headers=AUTH)
+    assert ok.status_code != 413

@@ -13,6 +13,7 @@ Logs carry request paths and status codes, never names or note text.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import threading
@@ -66,6 +67,27 @@ API_INITIAL_TYPES = {n: s for n, s in wire.INITIAL_TYPE.items() if s in ("Missin
 API_COMM_MODES = {n: s for n, s in wire.COMM_MODE.items() if s != "Fax"}
 """The Mode_ values Commlogs POST documents (all but Fax)."""
 Handler = Callable[[Request, dict[str, Any]], tuple[int, Any]]
+
+
+MAX_BODY_BYTES = 1024 * 1024
+"""sandbox: the largest request body taken (Open Dental's documentation names no limit; its largest
+documented bodies, a full-mouth POST perioexams or a long procnote, are a few kB)."""
+
+
+async def _bounded_body(request: Request) -> bytes | None:
+    """The request's body, or None when it is (or announces itself) larger than MAX_BODY_BYTES; a body
+    sent without a length is read only up to the limit."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class SandboxApi:
@@ -147,8 +169,11 @@ class SandboxApi:
                 return denied
             body: dict[str, Any] = {}
             if request.method in ("POST", "PUT"):
+                raw = await _bounded_body(request)
+                if raw is None:
+                    return _error(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
                 try:
-                    parsed = await request.json()
+                    parsed = json.loads(raw)
                 except (ValueError, RecursionError):  # RecursionError: nested too deep to parse
                     return _error(400, "The request body is not valid JSON.")
                 if not isinstance(parsed, dict):

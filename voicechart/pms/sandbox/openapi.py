@@ -129,6 +129,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         "404": _MESSAGE,
         "429": _MESSAGE,
     }
+    if method in ("post", "put"):
+        responses["413"] = _MESSAGE  # a body over the sandbox's limit
     if method == "delete":
         responses["200"] = {"description": "Deleted"}
     out: dict[str, Any] = {
