@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from tests.web_fixtures import Clinic, client_for, csrf_of, open_clinic, record, sign_in
+from tests.web_fixtures import (
+    Clinic,
+    client_for,
+    csrf_of,
+    open_clinic,
+    record,
+    self_signed_certificate,
+    sign_in,
+)
 from voicechart.journal.tables import UtteranceRow, WebSessionRow
 from voicechart.loopback import free_port
 from voicechart.pms.records import SequenceType
@@ -136,6 +144,8 @@ def test_security_headers_on_every_answer(client: TestClient) -> None:
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["strict-transport-security"] == "max-age=31536000"  # served over HTTPS
+    assert "strict-transport-security" not in client.get("http://testserver/health").headers  # only HTTPS
 
 
 def test_a_post_without_the_csrf_token_changes_nothing(client: TestClient, clinic: Clinic) -> None:
@@ -390,7 +400,10 @@ def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Sett
     assert event.startswith("event: change") and str(clinic.session_id) in event
 
 
-def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) -> None:
+def test_a_station_serves_the_review_app_once_users_exist_with_the_configured_tls(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import ssl
 
     import httpx
 
@@ -399,16 +412,23 @@ def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) ->
     port = free_port()
     assert not start_web_in_background(settings, port=port)  # nobody could sign in: not started
     clinic = open_clinic(settings)
+    certificate, key = self_signed_certificate(tmp_path)
+    settings.web.tls_certfile, settings.web.tls_keyfile = str(certificate), str(key)
+    trust = ssl.create_default_context(cafile=str(certificate))
     try:
         assert start_web_in_background(settings, port=port)
         for _ in range(100):
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                response = httpx.get(f"https://127.0.0.1:{port}/health", timeout=1, verify=trust)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
         assert response.json() == {"status": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False).status_code == 303
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        queue = httpx.get(f"https://127.0.0.1:{port}/queue", follow_redirects=False, verify=trust)
+        assert queue.status_code == 303
+        with pytest.raises(httpx.TransportError):  # no plain HTTP beside it
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     finally:
         clinic.close()
 

@@ -68,6 +68,9 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cache-Control": "no-store",
 }
+# Over HTTPS (served with [web] tls_certfile, or behind a TLS proxy that says so in X-Forwarded-Proto): the
+# browser keeps to HTTPS for this host for a year, so a later plain-HTTP link cannot strip TLS.
+HSTS = "max-age=31536000"
 
 
 @dataclass
@@ -146,6 +149,8 @@ class GuardMiddleware(BaseHTTPMiddleware):
         response = await self._guarded(request, call_next)
         # the server's own time (pages are rendered before they are returned): bench/web.py reads it
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
 
     async def _guarded(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
