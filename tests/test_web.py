@@ -241,6 +241,110 @@ def test_confirming_a_marked_value_clears_its_mark_without_a_pms_write(
     assert len(_audited(clinic, "pms_write")) == before
 
 
+def test_the_queue_corrects_each_mark_in_place_bleeding_suppuration_and_row_values(
+    client: TestClient, clinic: Clinic
+) -> None:
+    """A marked bleeding/suppuration site is set or cleared and a marked mobility corrected from the queue
+    itself; each queue row says what the mark is on and shows the value the chart holds now."""
+    from sqlalchemy import select
+
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.journal.tables import ReviewActionRow
+    from voicechart.pms.records import BleedingFlags, MeasureRow
+
+    blood, pus = int(BleedingFlags.BLOOD), int(BleedingFlags.SUPPURATION)
+    flags = MeasureRow(SequenceType.BLEED_SUP_PLAQ_CALC, 4, sites=(blood | pus, -1, blood, -1, -1, -1))
+    mobility = MeasureRow(SequenceType.MOBILITY, 4, tooth_value=2)
+    _, (flags_edit, mobility_edit) = record(
+        clinic.journal,
+        clinic.settings.clips_dir,
+        clinic.session_id,
+        30,
+        "bleeding mesial and distal mobility 2",
+        exam_num=clinic.exam_num,
+        edits=(
+            ChartEdit(SequenceType.BLEED_SUP_PLAQ_CALC, 4, None, flags, flagged="the recognizer was unsure"),
+            ChartEdit(SequenceType.MOBILITY, 4, None, mobility, flagged="the recognizer was unsure"),
+        ),
+    )
+    clinic.outbox.drain()
+    assert sign_in(client, "lead") == 303
+    page = client.get("/queue").text
+    row = {
+        kind: _queue_row(page, edit) for kind, edit in (("flags", flags_edit), ("mobility", mobility_edit))
+    }
+    assert "tooth 4 · bleeding/suppuration" in row["flags"]
+    assert '<li>MB <strong class="current">bleeding, suppuration</strong></li>' in row["flags"]
+    assert '<li>DB <strong class="current">bleeding</strong></li>' in row["flags"]
+    assert (
+        f'action="/exams/{clinic.session_id}/bleeding" class="correct-flags" data-tooth="4" data-site="MB"'
+        in (row["flags"])
+    )
+    assert "tooth 4 · mobility" in row["mobility"]
+    assert '<strong class="current">2</strong>' in row["mobility"]
+    assert 'class="correct-value" data-tooth="4" data-site="tooth" data-seq="0"' in row["mobility"]
+    assert "tooth 4 · depth" in _queue_row(page, clinic.marked_edit)  # the fixture's marked depths
+
+    csrf = csrf_of(client)
+    cleared = client.post(  # MB: bleeding cleared, suppuration kept (its box ticked)
+        f"/exams/{clinic.session_id}/bleeding",
+        data={"csrf": csrf, "tooth": "4", "column": "MB", "suppuration": "on", "back": "/queue"},
+        follow_redirects=False,
+    )
+    assert (cleared.status_code, cleared.headers["location"]) == (303, "/queue")
+    corrected = client.post(
+        f"/exams/{clinic.session_id}/values",
+        data={
+            "csrf": csrf,
+            "sequence_type": "0",
+            "tooth": "4",
+            "column": "tooth",
+            "value": "1",
+            "back": "/queue",
+        },
+        follow_redirects=False,
+    )
+    assert corrected.status_code == 303
+    clinic.outbox.drain()
+    chart = clinic.connector.read_chart(clinic.exam_num)
+    assert chart[SequenceType.BLEED_SUP_PLAQ_CALC][4].sites[:3] == (pus, 0, blood)
+    assert chart[SequenceType.MOBILITY][4].tooth_value == 1
+    assert not clinic.journal.pending_edits()
+    corrections = _audited(clinic, "review_correct")
+    assert ("lead", "periomeasure", f"exam {clinic.exam_num} BleedSupPlaqCalc tooth 4") in corrections
+    assert ("lead", "periomeasure", f"exam {clinic.exam_num} Mobility tooth 4") in corrections
+    with clinic.journal.engine.connect() as conn:
+        journaled = [
+            (r.user_name, r.action, r.detail)
+            for r in conn.execute(select(ReviewActionRow).order_by(ReviewActionRow.id))
+        ]
+    assert journaled == [
+        ("lead", "correct", {"sequence_type": "BleedSupPlaqCalc", "tooth": 4, "values": {"MB": pus}}),
+        ("lead", "correct", {"sequence_type": "Mobility", "tooth": 4, "values": {"tooth": 1}}),
+    ]
+    marks = {
+        (m["SequenceType"], m["site"]) for m in client.get(f"/api/exams/{clinic.session_id}").json()["marks"]
+    }
+    assert ("BleedSupPlaqCalc", "MB") not in marks and ("Mobility", "tooth") not in marks
+    assert ("BleedSupPlaqCalc", "DB") in marks  # not decided yet: still in the queue
+    again = client.get("/queue").text
+    assert '<li>DB <strong class="current">bleeding</strong></li>' in _queue_row(again, flags_edit)
+    assert f'data-edit="{mobility_edit}"' not in again
+
+    # the exam page's panel: a clicked depth offers its site's bleeding and suppuration as they are now
+    depth_source = next(
+        i["utterance"] for i in client.get("/api/queue").json()["items"] if i["edit"] == clinic.marked_edit
+    )
+    query = {"fragment": "1", "tooth": "4", "site": "MB", "seq": "4"}
+    panel = client.get(f"/utterances/{depth_source}", params=query).text
+    assert 'name="bleeding">' in panel and 'name="suppuration" checked>' in panel
+
+
+def _queue_row(page: str, edit_id: int) -> str:
+    start = page.index(f'data-edit="{edit_id}"')
+    return page[start : page.index("</tr>", start)]
+
+
 def test_charting_what_an_unclear_utterance_said(client: TestClient, clinic: Clinic) -> None:
     assert sign_in(client, "lead") == 303
     response = client.post(

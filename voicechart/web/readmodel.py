@@ -93,6 +93,7 @@ class QueueItem:
     reason: str
     sites: tuple[SiteKey, ...] = ()
     at: dt.datetime | None = None
+    values: tuple[int, ...] = ()  # each marked site's value in the chart now
 
 
 @dataclass(slots=True)
@@ -111,6 +112,12 @@ def _changed(before: MeasureRow, after: MeasureRow) -> list[str]:
     if before.tooth_value != after.tooth_value:
         columns.append("tooth")
     return columns
+
+
+def _site_order(key: SiteKey) -> tuple[int, int, int]:
+    """Marked sites in table order: MB, B, DB, ML, L, DL, then a row value."""
+    seq, tooth, column = key
+    return seq, tooth, SITE_COLUMNS.index(column) if column in SITE_COLUMNS else len(SITE_COLUMNS)
 
 
 class ReadModel:
@@ -190,6 +197,21 @@ class ReadModel:
             elif edit.pms_status == "rejected":
                 view.rejected += 1
         return view
+
+    def current_row(self, session_id: int, seq: SequenceType, tooth: int) -> MeasureRow | None:
+        """A row of an exam as the journal holds it now (its newest edit), or None if never charted."""
+        with self._s() as s:
+            newest = s.scalar(
+                select(ChartEditRow)
+                .where(
+                    ChartEditRow.session_id == session_id,
+                    ChartEditRow.sequence_type == int(seq),
+                    ChartEditRow.tooth == tooth,
+                )
+                .order_by(ChartEditRow.id.desc())
+                .limit(1)
+            )
+            return row_from_json(int(seq), tooth, newest.after) if newest is not None else None
 
     def utterance(
         self, utterance_id: int
@@ -315,6 +337,7 @@ class ReadModel:
             for edit_id, sites in sorted(by_edit.items()):
                 edit = view.edits[edit_id]
                 source = view.utterance(edit.utterance_id)
+                in_order = sorted(sites, key=_site_order)
                 queue.items.append(
                     QueueItem(
                         "marked",
@@ -323,8 +346,9 @@ class ReadModel:
                         edit_id,
                         source.text if source else "",
                         edit.flagged,
-                        tuple(sites),
+                        tuple(in_order),
                         edit.created_at,
+                        tuple(view.value(SequenceType(k[0]), k[1], k[2]) for k in in_order),
                     )
                 )
         for edit in refused_rows:

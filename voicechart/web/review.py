@@ -9,6 +9,7 @@ outbox afterwards.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -18,7 +19,15 @@ from voicechart.errors import VoicechartError
 from voicechart.exam.path import PathOrder
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow, ReviewActionRow, UtteranceRow
-from voicechart.pms.records import BLANK, SITE_COLUMNS, MeasureRow, SequenceType, row_from_json, row_json
+from voicechart.pms.records import (
+    BLANK,
+    SITE_COLUMNS,
+    BleedingFlags,
+    MeasureRow,
+    SequenceType,
+    row_from_json,
+    row_json,
+)
 from voicechart.web.accounts import User
 
 # What a reviewer may write, by sequence type: the site ranges the exam session itself accepts.
@@ -101,12 +110,61 @@ class Reviewer:
     ) -> int:
         """Make sites (or the row value, column "tooth") of one periomeasure row what the reviewer says; the
         new row goes to the PMS through the outbox. Returns the new edit's id."""
-        if not 1 <= tooth <= 32:
-            raise ReviewRefused(f"tooth {tooth} is not a permanent tooth")
         if not values:
             raise ReviewRefused("nothing to change")
         for column, value in values.items():
             check_value(seq, column, value)
+
+        def change(row: MeasureRow) -> MeasureRow:
+            sites = list(row.sites)
+            for column, value in values.items():
+                if column != "tooth":
+                    sites[SITE_COLUMNS.index(column)] = value
+            return replace(
+                row,
+                tooth_value=values.get("tooth", row.tooth_value),
+                sites=(sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]),
+            )
+
+        return self._write_row(
+            session_id, seq, tooth, change, tuple(values), user, action=action, utterance_id=utterance_id
+        )
+
+    def set_bleeding(
+        self, session_id: int, tooth: int, column: str, user: User, *, bleeding: bool, suppuration: bool
+    ) -> int:
+        """Set or clear a site's bleeding and suppuration marks (its plaque and calculus marks stay as they
+        are); the new BleedSupPlaqCalc row goes to the PMS through the outbox. Returns the new edit's id."""
+        if column not in SITE_COLUMNS:
+            raise ReviewRefused(f"no site {column!r}")
+        told = (BleedingFlags.BLOOD if bleeding else 0) | (BleedingFlags.SUPPURATION if suppuration else 0)
+
+        def change(row: MeasureRow) -> MeasureRow:
+            kept = max(row.site(column), 0) & ~(BleedingFlags.BLOOD | BleedingFlags.SUPPURATION)
+            sites = list(row.sites)
+            sites[SITE_COLUMNS.index(column)] = int(kept | told)
+            return replace(row, sites=(sites[0], sites[1], sites[2], sites[3], sites[4], sites[5]))
+
+        return self._write_row(
+            session_id, SequenceType.BLEED_SUP_PLAQ_CALC, tooth, change, (column,), user, action="correct"
+        )
+
+    def _write_row(
+        self,
+        session_id: int,
+        seq: SequenceType,
+        tooth: int,
+        change: Callable[[MeasureRow], MeasureRow],
+        columns: tuple[str, ...],
+        user: User,
+        *,
+        action: str,
+        utterance_id: int | None = None,
+    ) -> int:
+        """One reviewer's change of one periomeasure row, made from the row the journal holds now: a chart
+        edit (the outbox) and its review action in one transaction, then the audit event."""
+        if not 1 <= tooth <= 32:
+            raise ReviewRefused(f"tooth {tooth} is not a permanent tooth")
         with self._sessions() as s, s.begin():
             exam = self._exam(s, session_id, user)
             assert exam.exam_num is not None
@@ -121,19 +179,7 @@ class Reviewer:
                 .limit(1)
             )
             before = row_from_json(int(seq), tooth, latest.after) if latest is not None else None
-            row = before or MeasureRow(seq, tooth)
-            new_sites = list(row.sites)
-            tooth_value = row.tooth_value
-            for column, value in values.items():
-                if column == "tooth":
-                    tooth_value = value
-                else:
-                    new_sites[SITE_COLUMNS.index(column)] = value
-            after = replace(
-                row,
-                tooth_value=tooth_value,
-                sites=(new_sites[0], new_sites[1], new_sites[2], new_sites[3], new_sites[4], new_sites[5]),
-            )
+            after = change(before or MeasureRow(seq, tooth))
             if before is not None and after == before and not latest.flagged:  # type: ignore[union-attr]
                 raise ReviewRefused("the chart already holds those values")
             edit = ChartEditRow(
@@ -151,6 +197,7 @@ class Reviewer:
             )
             s.add(edit)
             s.flush()
+            values = {c: after.tooth_value if c == "tooth" else after.site(c) for c in columns}
             s.add(
                 ReviewActionRow(
                     user_name=user.name,
