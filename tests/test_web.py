@@ -315,7 +315,7 @@ def test_the_queue_corrects_each_mark_in_place_bleeding_suppuration_and_row_valu
     assert ("lead", "periomeasure", f"exam {clinic.exam_num} Mobility tooth 4") in corrections
     with clinic.journal.engine.connect() as conn:
         journaled = [
-            (r.user_name, r.action, r.detail)
+            (r.user_name, r.action, {k: v for k, v in r.detail.items() if k != "audit_event"})
             for r in conn.execute(select(ReviewActionRow).order_by(ReviewActionRow.id))
         ]
     assert journaled == [
@@ -343,6 +343,58 @@ def test_the_queue_corrects_each_mark_in_place_bleeding_suppuration_and_row_valu
 def _queue_row(page: str, edit_id: int) -> str:
     start = page.index(f'data-edit="{edit_id}"')
     return page[start : page.index("</tr>", start)]
+
+
+def test_a_decision_is_never_journaled_without_its_audit_event(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit event comes first and the review action names it; when the audit log cannot be written,
+    nothing is journaled (nor sent to the PMS); a decision refused after its event is noted as not made."""
+    from sqlalchemy import select
+
+    from voicechart import audit
+    from voicechart.journal.tables import ReviewActionRow
+    from voicechart.web.review import Reviewer, ReviewRefused
+
+    def actions() -> list[ReviewActionRow]:
+        with clinic.journal.engine.connect() as conn:
+            return list(conn.execute(select(ReviewActionRow).order_by(ReviewActionRow.id)))
+
+    lead = Accounts(clinic.journal).authenticate("lead", "correct horse battery")
+    assert lead is not None
+    reviewer = Reviewer(clinic.journal)
+    append = audit.append
+
+    def audit_log_down(*args: object, **kwargs: object) -> int:
+        raise sa.exc.OperationalError("INSERT INTO audit_event", {}, Exception("disk full"))
+
+    monkeypatch.setattr(audit, "append", audit_log_down)
+    with pytest.raises(sa.exc.OperationalError):
+        reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    with pytest.raises(sa.exc.OperationalError):
+        reviewer.confirm(clinic.marked_edit, lead)
+    assert actions() == [] and not clinic.journal.pending_edits()
+    monkeypatch.setattr(audit, "append", append)
+
+    reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    reviewer.dismiss(clinic.unclear_utterance, lead)
+    with pytest.raises(ReviewRefused):  # refused inside the decision's transaction, after its audit event
+        reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    events = {e.id: e for e in clinic.journal.audit_events()}
+    made = actions()
+    assert [(a.action, events[a.detail["audit_event"]].action) for a in made] == [
+        ("correct", "review_correct"),
+        ("dismiss", "review_dismiss"),
+    ]
+    named = {a.detail["audit_event"] for a in made}
+    (unmade,) = [e for e in events.values() if e.action.startswith("review_") and e.id not in named][:1]
+    (note,) = [e for e in events.values() if e.action == "review_not_made"]
+    assert (unmade.action, note.object_id, note.detail) == (
+        "review_correct",
+        str(unmade.id),
+        "the chart already holds those values",
+    )
+    assert audit.verify(clinic.journal.engine).intact
 
 
 def test_charting_what_an_unclear_utterance_said(client: TestClient, clinic: Clinic) -> None:
