@@ -397,6 +397,21 @@ def test_a_decision_is_never_journaled_without_its_audit_event(
     assert audit.verify(clinic.journal.engine).intact
 
 
+def test_a_values_source_reads_as_sites_and_counts_read_as_words(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    source = next(
+        i["utterance"] for i in client.get("/api/queue").json()["items"] if i["edit"] == clinic.marked_edit
+    )
+    panel = client.get(f"/utterances/{source}").text
+    assert "tooth 4 depth: MB 7 · B 3 · DB 3" in panel
+    assert "[7, 3, 3" not in panel
+    assert 'class="correct-value"' not in panel  # no value was clicked: nothing to correct yet
+    client.post(f"/edits/{clinic.marked_edit}/confirm", data={"csrf": csrf_of(client)})
+    exam = client.get(f"/exams/{clinic.session_id}").text
+    assert "1 item in this exam's queue · 0 edits not yet in the PMS" in exam
+    assert "1 item waiting for review" in client.get("/").text
+
+
 def test_charting_what_an_unclear_utterance_said(client: TestClient, clinic: Clinic) -> None:
     assert sign_in(client, "lead") == 303
     response = client.post(

@@ -50,7 +50,7 @@ from voicechart.web.openapi import OPENAPI
 from voicechart.web.ratelimit import SignInLimiter
 from voicechart.web.readmodel import ExamView, ReadModel
 from voicechart.web.review import Reviewer, ReviewRefused
-from voicechart.web.values import has_flag, journaled_row_text, measure, value_text
+from voicechart.web.values import counted, has_flag, journaled_row_text, measure, value_text
 
 _log = logging.getLogger("voicechart.web")
 HERE = Path(__file__).resolve().parent
@@ -859,6 +859,7 @@ def create_app(
     templates.env.globals.update(
         measure=measure, value_text=value_text, row_text=journaled_row_text, has_flag=has_flag
     )
+    templates.env.filters["counted"] = counted
     app.state.templates = templates
     app.state.ctx = ctx
     return app

@@ -62,3 +62,8 @@ def journaled_row_text(seq: int, tooth: int, data: dict[str, Any] | None) -> str
     """A row as the journal keeps it (chart_edit.before / .after), in words."""
     row = row_from_json(seq, tooth, data)
     return row_text(row) if row is not None else "nothing"
+
+
+def counted(number: int, noun: str, plural: str = "") -> str:
+    """ "1 edit", "2 edits", "0 utterances"; `plural` when adding an s is wrong."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
