@@ -571,6 +571,46 @@ def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Sett
     assert event.startswith("event: change") and str(clinic.session_id) in event
 
 
+def test_an_open_exam_hears_when_a_pms_write_is_delivered(clinic: Clinic, settings: Settings) -> None:
+    """A write's status changing (pending → delivered) adds no journal row, yet the open exam page must show
+    it: the live stream says the exam changed."""
+    import asyncio
+
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.pms.records import MeasureRow
+    from voicechart.web.live import LiveHub
+    from voicechart.web.readmodel import ReadModel
+
+    row = MeasureRow(SequenceType.PROBING, 6, sites=(3, 2, 3, -1, -1, -1))
+    record(
+        clinic.journal,
+        settings.clips_dir,
+        clinic.session_id,
+        9,
+        "3 2 3",
+        exam_num=clinic.exam_num,
+        edits=(ChartEdit(SequenceType.PROBING, 6, None, row),),
+    )
+    assert clinic.journal.pending_edits()
+
+    async def scenario() -> str:
+        hub = LiveHub(ReadModel(clinic.journal), poll_s=0.02)
+        await hub.start()
+        stream = hub.events(clinic.session_id)
+        assert (await anext(stream)).startswith("retry:")
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.1)  # the hub has its baseline: the edit is pending
+        await asyncio.to_thread(clinic.outbox.drain)
+        try:
+            return await asyncio.wait_for(waiting, timeout=5)
+        finally:
+            await hub.stop()
+
+    event = asyncio.run(scenario())
+    assert not clinic.journal.pending_edits()
+    assert event.startswith("event: change") and str(clinic.session_id) in event
+
+
 def test_a_station_serves_the_review_app_once_users_exist_with_the_configured_tls(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -487,6 +487,24 @@ class ReadModel:
                 int(s.scalar(select(func.max(ReviewActionRow.id))) or 0),
             )
 
+    def outbox_state(self) -> dict[tuple[int, str, str], int]:
+        """How many chart edits and notes of each exam wait for the PMS or were refused by it, by (session,
+        "edit" or "note", status): the live view's detector of writes whose status changed (pending →
+        delivered or refused, refused → pending again), which adds no row to the journal."""
+        state: dict[tuple[int, str, str], int] = {}
+        undecided = ("pending", "rejected")
+        with self._s() as s:
+            for kind, table in (("edit", ChartEditRow), ("note", PmsNoteRow)):
+                rows = s.execute(
+                    select(table.session_id, table.pms_status, func.count())
+                    .where(table.pms_status.in_(undecided))
+                    .group_by(table.session_id, table.pms_status)
+                )
+                for session_id, status, count in rows:
+                    if session_id is not None:
+                        state[(int(session_id), kind, str(status))] = int(count)
+        return state
+
     def sessions_changed_since(
         self, utterance_id: int, edit_id: int, note_id: int, review_id: int
     ) -> set[int]:
