@@ -699,6 +699,29 @@ def test_review_marks_follow_each_site(clinic: Clinic) -> None:
     assert first < second
 
 
+def test_a_marked_flags_row_marks_only_the_sites_with_flags(clinic: Clinic) -> None:
+    """The session writes a whole bleeding row (0 where no flag): the sites it only made "none" from blank
+    carry no review mark, so the queue does not ask about them."""
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.pms.records import BleedingFlags, MeasureRow
+    from voicechart.web.readmodel import ReadModel
+
+    blood = int(BleedingFlags.BLOOD)
+    row = MeasureRow(SequenceType.BLEED_SUP_PLAQ_CALC, 8, sites=(0, 0, blood, 0, 0, 0))
+    record(
+        clinic.journal,
+        clinic.settings.clips_dir,
+        clinic.session_id,
+        40,
+        "bleeding distal",
+        exam_num=clinic.exam_num,
+        edits=(ChartEdit(SequenceType.BLEED_SUP_PLAQ_CALC, 8, None, row, flagged="unsure"),),
+    )
+    queue = ReadModel(clinic.journal).queue(clinic.session_id)
+    (item,) = [i for i in queue.items if i.sites and i.sites[0][1] == 8]
+    assert (item.sites, item.values) == (((int(SequenceType.BLEED_SUP_PLAQ_CALC), 8, "DB"),), (blood,))
+
+
 def test_no_phi_or_secret_in_logs_or_the_audit_log(
     client: TestClient, clinic: Clinic, caplog: pytest.LogCaptureFixture
 ) -> None:

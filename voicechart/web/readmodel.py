@@ -108,7 +108,14 @@ def _row(data: dict[str, Any] | None, seq: int, tooth: int) -> MeasureRow:
 
 
 def _changed(before: MeasureRow, after: MeasureRow) -> list[str]:
-    columns = [c for c, b, a in zip(SITE_COLUMNS, before.sites, after.sites, strict=True) if b != a]
+    """The sites (and "tooth") whose value the edit changed; a site of bleeding/suppuration/plaque/calculus
+    flags that goes from blank to no flags (0) says nothing new and is no change."""
+    flags = before.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC
+
+    def same(b: int, a: int) -> bool:
+        return b == a or (flags and {b, a} == {BLANK, 0})
+
+    columns = [c for c, b, a in zip(SITE_COLUMNS, before.sites, after.sites, strict=True) if not same(b, a)]
     if before.tooth_value != after.tooth_value:
         columns.append("tooth")
     return columns
