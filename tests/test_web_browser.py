@@ -422,7 +422,7 @@ def test_the_review_app_in_a_browser(clinic: ClinicProcesses, page: Any) -> None
     assert page.evaluate("() => document.querySelector('#panel audio').getBoundingClientRect().width") >= 200
     playing = page.evaluate(
         """async () => { const a = document.querySelector('#panel audio'); await a.play();
-             await new Promise(r => setTimeout(r, 400));
+             for (let i = 0; i < 30 && a.currentTime === 0; i++) await new Promise(r => setTimeout(r, 100));
              return {t: a.currentTime, d: a.duration, err: a.error}; }"""
     )
     assert playing["err"] is None and playing["d"] > 0.2 and playing["t"] > 0, playing
