@@ -54,7 +54,8 @@ def row_text(row: MeasureRow) -> str:
     return " · ".join(parts) or "nothing"
 
 
-def has_flag(value: int, flag: BleedingFlags) -> bool:
+def has_flag(value: int, flag: int) -> bool:
+    """Whether a BleedSupPlaqCalc site value carries the flag (a BleedingFlags bit)."""
     return value != BLANK and bool(value & flag)
 
 
