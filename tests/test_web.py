@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from tests.web_fixtures import Clinic, client_for, csrf_of, open_clinic, record, sign_in
+from tests.web_fixtures import (
+    Clinic,
+    client_for,
+    csrf_of,
+    open_clinic,
+    record,
+    self_signed_certificate,
+    sign_in,
+)
 from voicechart.journal.tables import UtteranceRow, WebSessionRow
 from voicechart.loopback import free_port
 from voicechart.pms.records import SequenceType
@@ -136,6 +144,8 @@ def test_security_headers_on_every_answer(client: TestClient) -> None:
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["strict-transport-security"] == "max-age=31536000"  # served over HTTPS
+    assert "strict-transport-security" not in client.get("http://testserver/health").headers  # only HTTPS
 
 
 def test_a_post_without_the_csrf_token_changes_nothing(client: TestClient, clinic: Clinic) -> None:
@@ -229,6 +239,177 @@ def test_confirming_a_marked_value_clears_its_mark_without_a_pms_write(
     assert client.get(f"/api/exams/{clinic.session_id}").json()["marks"] == []
     assert [i["kind"] for i in client.get("/api/queue").json()["items"]] == ["not_charted"]
     assert len(_audited(clinic, "pms_write")) == before
+
+
+def test_the_queue_corrects_each_mark_in_place_bleeding_suppuration_and_row_values(
+    client: TestClient, clinic: Clinic
+) -> None:
+    """A marked bleeding/suppuration site is set or cleared and a marked mobility corrected from the queue
+    itself; each queue row says what the mark is on and shows the value the chart holds now."""
+    from sqlalchemy import select
+
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.journal.tables import ReviewActionRow
+    from voicechart.pms.records import BleedingFlags, MeasureRow
+
+    blood, pus = int(BleedingFlags.BLOOD), int(BleedingFlags.SUPPURATION)
+    flags = MeasureRow(SequenceType.BLEED_SUP_PLAQ_CALC, 4, sites=(blood | pus, -1, blood, -1, -1, -1))
+    mobility = MeasureRow(SequenceType.MOBILITY, 4, tooth_value=2)
+    _, (flags_edit, mobility_edit) = record(
+        clinic.journal,
+        clinic.settings.clips_dir,
+        clinic.session_id,
+        30,
+        "bleeding mesial and distal mobility 2",
+        exam_num=clinic.exam_num,
+        edits=(
+            ChartEdit(SequenceType.BLEED_SUP_PLAQ_CALC, 4, None, flags, flagged="the recognizer was unsure"),
+            ChartEdit(SequenceType.MOBILITY, 4, None, mobility, flagged="the recognizer was unsure"),
+        ),
+    )
+    clinic.outbox.drain()
+    assert sign_in(client, "lead") == 303
+    page = client.get("/queue").text
+    row = {
+        kind: _queue_row(page, edit) for kind, edit in (("flags", flags_edit), ("mobility", mobility_edit))
+    }
+    assert "tooth 4 · bleeding/suppuration" in row["flags"]
+    assert '<li>MB <strong class="current">bleeding, suppuration</strong></li>' in row["flags"]
+    assert '<li>DB <strong class="current">bleeding</strong></li>' in row["flags"]
+    assert (
+        f'action="/exams/{clinic.session_id}/bleeding" class="correct-flags" data-tooth="4" data-site="MB"'
+        in (row["flags"])
+    )
+    assert "tooth 4 · mobility" in row["mobility"]
+    assert '<strong class="current">2</strong>' in row["mobility"]
+    assert 'class="correct-value" data-tooth="4" data-site="tooth" data-seq="0"' in row["mobility"]
+    assert "tooth 4 · depth" in _queue_row(page, clinic.marked_edit)  # the fixture's marked depths
+
+    csrf = csrf_of(client)
+    cleared = client.post(  # MB: bleeding cleared, suppuration kept (its box ticked)
+        f"/exams/{clinic.session_id}/bleeding",
+        data={"csrf": csrf, "tooth": "4", "column": "MB", "suppuration": "on", "back": "/queue"},
+        follow_redirects=False,
+    )
+    assert (cleared.status_code, cleared.headers["location"]) == (303, "/queue")
+    corrected = client.post(
+        f"/exams/{clinic.session_id}/values",
+        data={
+            "csrf": csrf,
+            "sequence_type": "0",
+            "tooth": "4",
+            "column": "tooth",
+            "value": "1",
+            "back": "/queue",
+        },
+        follow_redirects=False,
+    )
+    assert corrected.status_code == 303
+    clinic.outbox.drain()
+    chart = clinic.connector.read_chart(clinic.exam_num)
+    assert chart[SequenceType.BLEED_SUP_PLAQ_CALC][4].sites[:3] == (pus, 0, blood)
+    assert chart[SequenceType.MOBILITY][4].tooth_value == 1
+    assert not clinic.journal.pending_edits()
+    corrections = _audited(clinic, "review_correct")
+    assert ("lead", "periomeasure", f"exam {clinic.exam_num} BleedSupPlaqCalc tooth 4") in corrections
+    assert ("lead", "periomeasure", f"exam {clinic.exam_num} Mobility tooth 4") in corrections
+    with clinic.journal.engine.connect() as conn:
+        journaled = [
+            (r.user_name, r.action, {k: v for k, v in r.detail.items() if k != "audit_event"})
+            for r in conn.execute(select(ReviewActionRow).order_by(ReviewActionRow.id))
+        ]
+    assert journaled == [
+        ("lead", "correct", {"sequence_type": "BleedSupPlaqCalc", "tooth": 4, "values": {"MB": pus}}),
+        ("lead", "correct", {"sequence_type": "Mobility", "tooth": 4, "values": {"tooth": 1}}),
+    ]
+    marks = {
+        (m["SequenceType"], m["site"]) for m in client.get(f"/api/exams/{clinic.session_id}").json()["marks"]
+    }
+    assert ("BleedSupPlaqCalc", "MB") not in marks and ("Mobility", "tooth") not in marks
+    assert ("BleedSupPlaqCalc", "DB") in marks  # not decided yet: still in the queue
+    again = client.get("/queue").text
+    assert '<li>DB <strong class="current">bleeding</strong></li>' in _queue_row(again, flags_edit)
+    assert f'data-edit="{mobility_edit}"' not in again
+
+    # the exam page's panel: a clicked depth offers its site's bleeding and suppuration as they are now
+    depth_source = next(
+        i["utterance"] for i in client.get("/api/queue").json()["items"] if i["edit"] == clinic.marked_edit
+    )
+    query = {"fragment": "1", "tooth": "4", "site": "MB", "seq": "4"}
+    panel = client.get(f"/utterances/{depth_source}", params=query).text
+    assert 'name="bleeding">' in panel and 'name="suppuration" checked>' in panel
+
+
+def _queue_row(page: str, edit_id: int) -> str:
+    start = page.index(f'data-edit="{edit_id}"')
+    return page[start : page.index("</tr>", start)]
+
+
+def test_a_decision_is_never_journaled_without_its_audit_event(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit event comes first and the review action names it; when the audit log cannot be written,
+    nothing is journaled (nor sent to the PMS); a decision refused after its event is noted as not made."""
+    from sqlalchemy import select
+
+    from voicechart import audit
+    from voicechart.journal.tables import ReviewActionRow
+    from voicechart.web.review import Reviewer, ReviewRefused
+
+    def actions() -> list[ReviewActionRow]:
+        with clinic.journal.engine.connect() as conn:
+            return list(conn.execute(select(ReviewActionRow).order_by(ReviewActionRow.id)))
+
+    lead = Accounts(clinic.journal).authenticate("lead", "correct horse battery")
+    assert lead is not None
+    reviewer = Reviewer(clinic.journal)
+    append = audit.append
+
+    def audit_log_down(*args: object, **kwargs: object) -> int:
+        raise sa.exc.OperationalError("INSERT INTO audit_event", {}, Exception("disk full"))
+
+    monkeypatch.setattr(audit, "append", audit_log_down)
+    with pytest.raises(sa.exc.OperationalError):
+        reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    with pytest.raises(sa.exc.OperationalError):
+        reviewer.confirm(clinic.marked_edit, lead)
+    assert actions() == [] and not clinic.journal.pending_edits()
+    monkeypatch.setattr(audit, "append", append)
+
+    reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    reviewer.dismiss(clinic.unclear_utterance, lead)
+    with pytest.raises(ReviewRefused):  # refused inside the decision's transaction, after its audit event
+        reviewer.set_values(clinic.session_id, SequenceType.PROBING, 4, {"MB": 5}, lead)
+    events = {e.id: e for e in clinic.journal.audit_events()}
+    made = actions()
+    assert [(a.action, events[a.detail["audit_event"]].action) for a in made] == [
+        ("correct", "review_correct"),
+        ("dismiss", "review_dismiss"),
+    ]
+    named = {a.detail["audit_event"] for a in made}
+    (unmade,) = [e for e in events.values() if e.action.startswith("review_") and e.id not in named][:1]
+    (note,) = [e for e in events.values() if e.action == "review_not_made"]
+    assert (unmade.action, note.object_id, note.detail) == (
+        "review_correct",
+        str(unmade.id),
+        "the chart already holds those values",
+    )
+    assert audit.verify(clinic.journal.engine).intact
+
+
+def test_a_values_source_reads_as_sites_and_counts_read_as_words(client: TestClient, clinic: Clinic) -> None:
+    assert sign_in(client, "lead") == 303
+    source = next(
+        i["utterance"] for i in client.get("/api/queue").json()["items"] if i["edit"] == clinic.marked_edit
+    )
+    panel = client.get(f"/utterances/{source}").text
+    assert "tooth 4 depth: MB 7 · B 3 · DB 3" in panel
+    assert "[7, 3, 3" not in panel
+    assert 'class="correct-value"' not in panel  # no value was clicked: nothing to correct yet
+    client.post(f"/edits/{clinic.marked_edit}/confirm", data={"csrf": csrf_of(client)})
+    exam = client.get(f"/exams/{clinic.session_id}").text
+    assert "1 item in this exam's queue · 0 edits not yet in the PMS" in exam
+    assert "1 item waiting for review" in client.get("/").text
 
 
 def test_charting_what_an_unclear_utterance_said(client: TestClient, clinic: Clinic) -> None:
@@ -390,7 +571,50 @@ def test_new_utterances_reach_an_open_live_stream(clinic: Clinic, settings: Sett
     assert event.startswith("event: change") and str(clinic.session_id) in event
 
 
-def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) -> None:
+def test_an_open_exam_hears_when_a_pms_write_is_delivered(clinic: Clinic, settings: Settings) -> None:
+    """A write's status changing (pending → delivered) adds no journal row, yet the open exam page must show
+    it: the live stream says the exam changed."""
+    import asyncio
+
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.pms.records import MeasureRow
+    from voicechart.web.live import LiveHub
+    from voicechart.web.readmodel import ReadModel
+
+    row = MeasureRow(SequenceType.PROBING, 6, sites=(3, 2, 3, -1, -1, -1))
+    record(
+        clinic.journal,
+        settings.clips_dir,
+        clinic.session_id,
+        9,
+        "3 2 3",
+        exam_num=clinic.exam_num,
+        edits=(ChartEdit(SequenceType.PROBING, 6, None, row),),
+    )
+    assert clinic.journal.pending_edits()
+
+    async def scenario() -> str:
+        hub = LiveHub(ReadModel(clinic.journal), poll_s=0.02)
+        await hub.start()
+        stream = hub.events(clinic.session_id)
+        assert (await anext(stream)).startswith("retry:")
+        waiting = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0.1)  # the hub has its baseline: the edit is pending
+        await asyncio.to_thread(clinic.outbox.drain)
+        try:
+            return await asyncio.wait_for(waiting, timeout=5)
+        finally:
+            await hub.stop()
+
+    event = asyncio.run(scenario())
+    assert not clinic.journal.pending_edits()
+    assert event.startswith("event: change") and str(clinic.session_id) in event
+
+
+def test_a_station_serves_the_review_app_once_users_exist_with_the_configured_tls(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import ssl
 
     import httpx
 
@@ -399,16 +623,23 @@ def test_a_station_serves_the_review_app_once_users_exist(settings: Settings) ->
     port = free_port()
     assert not start_web_in_background(settings, port=port)  # nobody could sign in: not started
     clinic = open_clinic(settings)
+    certificate, key = self_signed_certificate(tmp_path)
+    settings.web.tls_certfile, settings.web.tls_keyfile = str(certificate), str(key)
+    trust = ssl.create_default_context(cafile=str(certificate))
     try:
         assert start_web_in_background(settings, port=port)
         for _ in range(100):
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                response = httpx.get(f"https://127.0.0.1:{port}/health", timeout=1, verify=trust)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
         assert response.json() == {"status": "ok"}
-        assert httpx.get(f"http://127.0.0.1:{port}/queue", follow_redirects=False).status_code == 303
+        assert response.headers["strict-transport-security"] == "max-age=31536000"
+        queue = httpx.get(f"https://127.0.0.1:{port}/queue", follow_redirects=False, verify=trust)
+        assert queue.status_code == 303
+        with pytest.raises(httpx.TransportError):  # no plain HTTP beside it
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
     finally:
         clinic.close()
 
@@ -466,6 +697,29 @@ def test_review_marks_follow_each_site(clinic: Clinic) -> None:
     )
     assert marked() == set()
     assert first < second
+
+
+def test_a_marked_flags_row_marks_only_the_sites_with_flags(clinic: Clinic) -> None:
+    """The session writes a whole bleeding row (0 where no flag): the sites it only made "none" from blank
+    carry no review mark, so the queue does not ask about them."""
+    from voicechart.exam.edits import ChartEdit
+    from voicechart.pms.records import BleedingFlags, MeasureRow
+    from voicechart.web.readmodel import ReadModel
+
+    blood = int(BleedingFlags.BLOOD)
+    row = MeasureRow(SequenceType.BLEED_SUP_PLAQ_CALC, 8, sites=(0, 0, blood, 0, 0, 0))
+    record(
+        clinic.journal,
+        clinic.settings.clips_dir,
+        clinic.session_id,
+        40,
+        "bleeding distal",
+        exam_num=clinic.exam_num,
+        edits=(ChartEdit(SequenceType.BLEED_SUP_PLAQ_CALC, 8, None, row, flagged="unsure"),),
+    )
+    queue = ReadModel(clinic.journal).queue(clinic.session_id)
+    (item,) = [i for i in queue.items if i.sites and i.sites[0][1] == 8]
+    assert (item.sites, item.values) == (((int(SequenceType.BLEED_SUP_PLAQ_CALC), 8, "DB"),), (blood,))
 
 
 def test_no_phi_or_secret_in_logs_or_the_audit_log(

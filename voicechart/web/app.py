@@ -50,6 +50,7 @@ from voicechart.web.openapi import OPENAPI
 from voicechart.web.ratelimit import SignInLimiter
 from voicechart.web.readmodel import ExamView, ReadModel
 from voicechart.web.review import Reviewer, ReviewRefused
+from voicechart.web.values import counted, has_flag, journaled_row_text, measure, value_text
 
 _log = logging.getLogger("voicechart.web")
 HERE = Path(__file__).resolve().parent
@@ -68,6 +69,9 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Cache-Control": "no-store",
 }
+# Over HTTPS (served with [web] tls_certfile, or behind a TLS proxy that says so in X-Forwarded-Proto): the
+# browser keeps to HTTPS for this host for a year, so a later plain-HTTP link cannot strip TLS.
+HSTS = "max-age=31536000"
 
 
 @dataclass
@@ -146,6 +150,8 @@ class GuardMiddleware(BaseHTTPMiddleware):
         response = await self._guarded(request, call_next)
         # the server's own time (pages are rendered before they are returned): bench/web.py reads it
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = HSTS
         return response
 
     async def _guarded(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -369,13 +375,14 @@ async def utterance(request: Request) -> Response:
     context = await run_in_threadpool(_utterance_context, ctx, utterance_id)
     _audit(request, "view_transcript", "utterance", str(utterance_id))
     context["may_correct"] = _user(request).user.may_correct(context["session"].prov_num)
-    context["site"] = _site_from_query(request, context["edits"])
+    context["site"] = await run_in_threadpool(_site_from_query, ctx, request, context["session"].id)
     fragment = request.query_params.get("fragment") == "1"
     return _page(request, "_utterance.html" if fragment else "utterance.html", **context)
 
 
-def _site_from_query(request: Request, edits: list[Any]) -> dict[str, Any] | None:
-    """The value clicked on the chart (tooth, site, sequence type), with its value, for the correct form."""
+def _site_from_query(ctx: WebContext, request: Request, session_id: int) -> dict[str, Any] | None:
+    """The value clicked on the chart (tooth, site, sequence type) as the chart holds it now, for the correct
+    forms; with a depth, the site's bleeding and suppuration marks too."""
     params = request.query_params
     if not (params.get("tooth") and params.get("site") and params.get("seq")):
         return None
@@ -384,11 +391,12 @@ def _site_from_query(request: Request, edits: list[Any]) -> dict[str, Any] | Non
     if column not in SITE_COLUMNS:
         raise HTTPException(400, "unknown site")
     seq = _sequence(params["seq"])
-    value = BLANK
-    for edit in edits:
-        if edit.tooth == tooth and edit.sequence_type == int(seq):
-            value = edit.after["sites"][SITE_COLUMNS.index(column)]
-    return {"tooth": tooth, "column": column, "seq": int(seq), "seq_name": seq.api_name, "value": value}
+    row = ctx.read.current_row(session_id, seq, tooth)
+    site = {"tooth": tooth, "column": column, "seq": int(seq), "value": row.site(column) if row else BLANK}
+    if seq is SequenceType.PROBING:
+        flags = ctx.read.current_row(session_id, SequenceType.BLEED_SUP_PLAQ_CALC, tooth)
+        site["flags"] = flags.site(column) if flags else BLANK
+    return site
 
 
 async def utterance_audio(request: Request) -> Response:
@@ -555,6 +563,23 @@ async def set_value(request: Request) -> Response:
     )
 
 
+async def set_bleeding(request: Request) -> Response:
+    """A site's bleeding and suppuration marks as the form's two boxes say (an unticked box clears)."""
+    form = await _form(request)
+    session_id = _int(request.path_params["session_id"], "exam", 1)
+    tooth = _int(form.get("tooth", ""), "tooth", 1, 32)
+    column = str(form.get("column", ""))
+    bleeding, suppuration = "bleeding" in form, "suppuration" in form
+    user = _user(request).user
+    return await _decide(
+        request,
+        lambda: _ctx(request).reviewer.set_bleeding(
+            session_id, tooth, column, user, bleeding=bleeding, suppuration=suppuration
+        ),
+        str(form.get("back", f"/exams/{session_id}")),
+    )
+
+
 async def chart_utterance(request: Request) -> Response:
     form = await _form(request)
     utterance_id = _int(request.path_params["utterance_id"], "utterance", 1)
@@ -702,6 +727,7 @@ async def api_queue(request: Request) -> Response:
                     "text": i.text,
                     "reason": i.reason,
                     "sites": [list(s) for s in i.sites],
+                    "values": list(i.values),
                 }
                 for i in queue.items
             ],
@@ -800,6 +826,7 @@ def create_app(
         Route("/exams", exams),
         Route("/exams/{session_id}", exam),
         Route("/exams/{session_id}/values", set_value, methods=["POST"]),
+        Route("/exams/{session_id}/bleeding", set_bleeding, methods=["POST"]),
         Route("/exams/{session_id}/export.csv", export_csv),
         Route("/exams/{session_id}/export.pdf", export_pdf),
         Route("/utterances/{utterance_id}", utterance),
@@ -829,6 +856,10 @@ def create_app(
     templates.env.globals["people_name"] = lambda people, prov: people.get(
         prov, f"provider {prov}" if prov else "—"
     )
+    templates.env.globals.update(
+        measure=measure, value_text=value_text, row_text=journaled_row_text, has_flag=has_flag
+    )
+    templates.env.filters["counted"] = counted
     app.state.templates = templates
     app.state.ctx = ctx
     return app

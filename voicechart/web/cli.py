@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from voicechart.errors import VoicechartError
 from voicechart.settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 PASSWORD_ENV = "VOICECHART_NEW_PASSWORD"
 
@@ -123,14 +126,44 @@ def start_web_in_background(settings: Settings, *, port: int | None = None) -> b
             "Review app not started: add a user with `voicechart users add NAME --role admin`.", err=True
         )
         return False
-    host, port = settings.web.host, port or settings.web.port
-    config = uvicorn.Config(
-        build_web_app(settings), host=host, port=port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(settings, host=None, port=port))
     threading.Thread(target=server.run, name="voicechart-web", daemon=True).start()
-    typer.echo(f"Review app on http://{host}:{port}/", err=True)
+    typer.echo(f"Review app on {web_address(settings, host=None, port=port)}", err=True)
     return True
+
+
+def uses_tls(settings: Settings) -> bool:
+    """HTTPS directly: a certificate chain (its key beside it in tls_keyfile, or in the same PEM)."""
+    return bool(settings.web.tls_certfile)
+
+
+def web_address(settings: Settings, *, host: str | None, port: int | None) -> str:
+    scheme = "https" if uses_tls(settings) else "http"
+    return f"{scheme}://{host or settings.web.host}:{port or settings.web.port}/"
+
+
+def server_config(settings: Settings, *, host: str | None, port: int | None) -> uvicorn.Config:
+    """The uvicorn configuration of the review app, the same for `voicechart web` and `voicechart serve`:
+    the address, TLS when [web] tls_certfile and tls_keyfile are set, and no access log (the URLs of
+    searches carry words and names)."""
+    import uvicorn
+
+    host = host or settings.web.host
+    if host not in ("127.0.0.1", "localhost", "::1") and not uses_tls(settings):
+        typer.echo(
+            f"Serving on {host} without TLS: set [web] tls_certfile/tls_keyfile or put a TLS proxy in front "
+            "(docs/review-app.md).",
+            err=True,
+        )
+    return uvicorn.Config(
+        build_web_app(settings),
+        host=host,
+        port=port or settings.web.port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=settings.web.tls_certfile or None,
+        ssl_keyfile=settings.web.tls_keyfile or None,
+    )
 
 
 def run_web(settings: Settings, *, host: str | None, port: int | None) -> None:
@@ -138,30 +171,12 @@ def run_web(settings: Settings, *, host: str | None, port: int | None) -> None:
 
     from voicechart.web.accounts import Accounts
 
-    host = host or settings.web.host
-    port = port or settings.web.port
     journal = _journal(settings)
     try:
         if not Accounts(journal).all():
             raise VoicechartError("no users yet: add the first with `voicechart users add NAME --role admin`")
     finally:
         journal.close()
-    tls = bool(settings.web.tls_certfile and settings.web.tls_keyfile)
-    if host not in ("127.0.0.1", "localhost", "::1") and not tls:
-        typer.echo(
-            f"Serving on {host} without TLS: set [web] tls_certfile/tls_keyfile or put a TLS proxy in front "
-            "(docs/review-app.md).",
-            err=True,
-        )
-    scheme = "https" if tls else "http"
-    typer.echo(f"Review app on {scheme}://{host}:{port}/ (Ctrl-C stops it)", err=True)
-    # no access log: URLs of searches carry words and names
-    uvicorn.run(
-        build_web_app(settings),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=settings.web.tls_certfile or None,
-        ssl_keyfile=settings.web.tls_keyfile or None,
-    )
+    config = server_config(settings, host=host, port=port)
+    typer.echo(f"Review app on {web_address(settings, host=host, port=port)} (Ctrl-C stops it)", err=True)
+    uvicorn.Server(config).run()

@@ -1,5 +1,6 @@
 """Live updates: one poller watches the journal for new rows (any process may write them: the station, a
-`listen`, the review app itself) and tells every open page which exams changed, by server-sent events."""
+`listen`, the review app itself) and for PMS writes whose status changed (pending → delivered or refused),
+and tells every open page which exams changed, by server-sent events."""
 
 from __future__ import annotations
 
@@ -37,18 +38,27 @@ class LiveHub:
 
     async def _run(self) -> None:
         latest: tuple[int, int, int, int] | None = None  # None: nobody watches; take a baseline first
+        outbox: dict[tuple[int, str, str], int] | None = None
         while True:
             await asyncio.sleep(self.poll_s)
             if not self._subscribers:
-                latest = None  # no queries while no page is open
+                latest = outbox = None  # no queries while no page is open
                 continue
             try:
                 now = await run_in_threadpool(self.read.latest_ids)
-                if latest is not None and now != latest:
-                    changed = await run_in_threadpool(self.read.sessions_changed_since, *latest)
+                outbox_now = await run_in_threadpool(self.read.outbox_state)
+                changed: set[int] = set()
+                rows_added = latest is not None and now != latest
+                if latest is not None and rows_added:
+                    changed |= await run_in_threadpool(self.read.sessions_changed_since, *latest)
+                if outbox is not None and outbox_now != outbox:
+                    changed |= {
+                        k[0] for k in outbox.keys() | outbox_now.keys() if outbox.get(k) != outbox_now.get(k)
+                    }
+                if rows_added or changed:
                     for queue in list(self._subscribers):
                         queue.put_nowait(changed)
-                latest = now
+                latest, outbox = now, outbox_now
             except Exception:  # the journal is busy or gone for a moment: try again at the next tick
                 _log.exception("live poll failed")
 

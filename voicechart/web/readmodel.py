@@ -93,6 +93,7 @@ class QueueItem:
     reason: str
     sites: tuple[SiteKey, ...] = ()
     at: dt.datetime | None = None
+    values: tuple[int, ...] = ()  # each marked site's value in the chart now
 
 
 @dataclass(slots=True)
@@ -107,10 +108,23 @@ def _row(data: dict[str, Any] | None, seq: int, tooth: int) -> MeasureRow:
 
 
 def _changed(before: MeasureRow, after: MeasureRow) -> list[str]:
-    columns = [c for c, b, a in zip(SITE_COLUMNS, before.sites, after.sites, strict=True) if b != a]
+    """The sites (and "tooth") whose value the edit changed; a site of bleeding/suppuration/plaque/calculus
+    flags that goes from blank to no flags (0) says nothing new and is no change."""
+    flags = before.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC
+
+    def same(b: int, a: int) -> bool:
+        return b == a or (flags and {b, a} == {BLANK, 0})
+
+    columns = [c for c, b, a in zip(SITE_COLUMNS, before.sites, after.sites, strict=True) if not same(b, a)]
     if before.tooth_value != after.tooth_value:
         columns.append("tooth")
     return columns
+
+
+def _site_order(key: SiteKey) -> tuple[int, int, int]:
+    """Marked sites in table order: MB, B, DB, ML, L, DL, then a row value."""
+    seq, tooth, column = key
+    return seq, tooth, SITE_COLUMNS.index(column) if column in SITE_COLUMNS else len(SITE_COLUMNS)
 
 
 class ReadModel:
@@ -190,6 +204,21 @@ class ReadModel:
             elif edit.pms_status == "rejected":
                 view.rejected += 1
         return view
+
+    def current_row(self, session_id: int, seq: SequenceType, tooth: int) -> MeasureRow | None:
+        """A row of an exam as the journal holds it now (its newest edit), or None if never charted."""
+        with self._s() as s:
+            newest = s.scalar(
+                select(ChartEditRow)
+                .where(
+                    ChartEditRow.session_id == session_id,
+                    ChartEditRow.sequence_type == int(seq),
+                    ChartEditRow.tooth == tooth,
+                )
+                .order_by(ChartEditRow.id.desc())
+                .limit(1)
+            )
+            return row_from_json(int(seq), tooth, newest.after) if newest is not None else None
 
     def utterance(
         self, utterance_id: int
@@ -315,6 +344,7 @@ class ReadModel:
             for edit_id, sites in sorted(by_edit.items()):
                 edit = view.edits[edit_id]
                 source = view.utterance(edit.utterance_id)
+                in_order = sorted(sites, key=_site_order)
                 queue.items.append(
                     QueueItem(
                         "marked",
@@ -323,8 +353,9 @@ class ReadModel:
                         edit_id,
                         source.text if source else "",
                         edit.flagged,
-                        tuple(sites),
+                        tuple(in_order),
                         edit.created_at,
+                        tuple(view.value(SequenceType(k[0]), k[1], k[2]) for k in in_order),
                     )
                 )
         for edit in refused_rows:
@@ -462,6 +493,24 @@ class ReadModel:
                 int(s.scalar(select(func.max(PmsNoteRow.id))) or 0),
                 int(s.scalar(select(func.max(ReviewActionRow.id))) or 0),
             )
+
+    def outbox_state(self) -> dict[tuple[int, str, str], int]:
+        """How many chart edits and notes of each exam wait for the PMS or were refused by it, by (session,
+        "edit" or "note", status): the live view's detector of writes whose status changed (pending →
+        delivered or refused, refused → pending again), which adds no row to the journal."""
+        state: dict[tuple[int, str, str], int] = {}
+        undecided = ("pending", "rejected")
+        with self._s() as s:
+            for kind, table in (("edit", ChartEditRow), ("note", PmsNoteRow)):
+                rows = s.execute(
+                    select(table.session_id, table.pms_status, func.count())
+                    .where(table.pms_status.in_(undecided))
+                    .group_by(table.session_id, table.pms_status)
+                )
+                for session_id, status, count in rows:
+                    if session_id is not None:
+                        state[(int(session_id), kind, str(status))] = int(count)
+        return state
 
     def sessions_changed_since(
         self, utterance_id: int, edit_id: int, note_id: int, review_id: int
