@@ -5,13 +5,14 @@ the exam is journaled as the pipeline journals one (the browser tests use the re
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from tests.web_fixtures import (
@@ -23,8 +24,9 @@ from tests.web_fixtures import (
     self_signed_certificate,
     sign_in,
 )
-from voicechart.journal.tables import UtteranceRow, WebSessionRow
+from voicechart.journal.tables import ExamSessionRow, UtteranceRow, WebSessionRow
 from voicechart.loopback import free_port
+from voicechart.pms.outbox import DUPLICATE_EXAM
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox.schema import procnote
 from voicechart.settings import Settings
@@ -80,6 +82,16 @@ def test_every_route_but_health_and_sign_in_needs_a_signed_in_user(
     ]:
         assert client.post(path, data={}, follow_redirects=False).status_code == 401, path
     assert client.get("/health").json() == {"status": "ok"}
+    open_to_all = {"/health", "/login", "/static", "/favicon.ico"}  # the favicon is an empty 204
+    for route in clinic.app.routes:  # every route the app has, the ones added after this test too
+        path = re.sub(r"\{[^}]+\}", "1", getattr(route, "path", ""))
+        if not path or path in open_to_all:
+            continue
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method == "HEAD":
+                continue
+            response = client.request(method, path, data={}, follow_redirects=False)
+            assert response.status_code in (303, 401), (method, path, response.status_code)
 
 
 def test_sign_in_sets_a_secure_expiring_cookie_and_is_audited(client: TestClient, clinic: Clinic) -> None:
@@ -773,3 +785,30 @@ def test_huge_or_unsized_bodies_are_refused_before_they_are_read(client: TestCli
     unsized = client.post("/logout", content=iter([b"csrf=x"]))  # chunked: no Content-Length
     assert unsized.status_code == 411
     assert len(clinic.journal.notes()) == 1  # nothing was written
+
+
+def test_a_second_exam_in_open_dental_waits_in_the_queue_until_the_clinic_lead_sorts_it_out(
+    client: TestClient, clinic: Clinic
+) -> None:
+    with clinic.journal.engine.connect() as conn:
+        pms_url = conn.execute(
+            select(ExamSessionRow.pms_url).where(ExamSessionRow.id == clinic.session_id)
+        ).scalar_one()
+    clinic.journal.add_alert(
+        pms_url=pms_url, kind="duplicate_exam", exam_num=clinic.exam_num, other_num=clinic.exam_num + 100,
+        detail=DUPLICATE_EXAM,
+    )  # fmt: skip
+    (alert,) = clinic.journal.alerts()
+    assert sign_in(client, "hanna") == 303  # a hygienist sees it, and may not close it
+    page = client.get("/queue").text
+    assert f"Exam {clinic.exam_num} and exam {clinic.exam_num + 100}" in page and "Sorted out" not in page
+    assert f'href="/exams/{clinic.session_id}"' in page
+    refused = client.post(f"/alerts/{alert.id}/resolve", data={"csrf": csrf_of(client)})
+    assert refused.status_code == 403 and clinic.journal.alerts() != []
+    client.post("/logout", data={"csrf": csrf_of(client)})
+    assert sign_in(client, "lead") == 303
+    assert f"/alerts/{alert.id}/resolve" in client.get("/queue").text
+    done = client.post(f"/alerts/{alert.id}/resolve", data={"csrf": csrf_of(client)})
+    assert done.status_code == 200 and clinic.journal.alerts() == []
+    assert ("lead", "pms_alert", str(alert.id)) in _audited(clinic, "review_resolve_alert")
+    assert f"Exam {clinic.exam_num} and exam" not in client.get("/queue").text

@@ -431,7 +431,8 @@ def _clip_audio(clip: Path, clips_dir: Path, key: bytes | None) -> bytes:
 async def queue_page(request: Request) -> Response:
     ctx = _ctx(request)
     queue = await run_in_threadpool(ctx.read.queue)
-    sessions = {i.session_id: ctx.read.exam_session(i.session_id) for i in queue.items}
+    ids = {i.session_id for i in queue.items} | {sid for a in queue.alerts for sid in a.session_ids}
+    sessions = {sid: ctx.read.exam_session(sid) for sid in ids}
     names = {sid: ctx.patient_name(s.pat_num) for sid, s in sessions.items() if s}
     _audit(request, "view_transcript", "review_queue", "all", detail=f"{len(queue.items)} items")
     return _page(request, "queue.html", queue=queue, sessions=sessions, names=names)
@@ -603,6 +604,17 @@ async def dismiss_utterance(request: Request) -> Response:
     return await _decide(
         request,
         lambda: _ctx(request).reviewer.dismiss(utterance_id, user, str(form.get("reason", ""))),
+        str(form.get("back", "/queue")),
+    )
+
+
+async def resolve_alert(request: Request) -> Response:
+    form = await _form(request)
+    alert_id = _int(request.path_params["alert_id"], "alert", 1)
+    user = _user(request).user
+    return await _decide(
+        request,
+        lambda: _ctx(request).reviewer.resolve_alert(alert_id, user),
         str(form.get("back", "/queue")),
     )
 
@@ -833,6 +845,7 @@ def create_app(
         Route("/utterances/{utterance_id}/audio.wav", utterance_audio),
         Route("/utterances/{utterance_id}/chart", chart_utterance, methods=["POST"]),
         Route("/utterances/{utterance_id}/dismiss", dismiss_utterance, methods=["POST"]),
+        Route("/alerts/{alert_id}/resolve", resolve_alert, methods=["POST"]),
         Route("/edits/{edit_id}/confirm", confirm_edit, methods=["POST"]),
         Route("/queue", queue_page),
         Route("/notes/{note_id}", note_page),

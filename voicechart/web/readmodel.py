@@ -23,6 +23,7 @@ from voicechart.journal.tables import (
     ChartEditRow,
     CommandRow,
     ExamSessionRow,
+    PmsAlertRow,
     PmsNoteRow,
     ReviewActionRow,
     UtteranceRow,
@@ -96,11 +97,25 @@ class QueueItem:
     values: tuple[int, ...] = ()  # each marked site's value in the chart now
 
 
+@dataclass(frozen=True, slots=True)
+class AlertItem:
+    """Something to sort out in the PMS itself (a second exam Open Dental saved beside voicechart's)."""
+
+    alert_id: int
+    kind: str
+    exam_num: int
+    other_num: int
+    detail: str
+    at: dt.datetime
+    session_ids: tuple[int, ...]  # the sessions that charted the exam
+
+
 @dataclass(slots=True)
 class Queue:
     items: list[QueueItem] = field(default_factory=list)
     pending_edits: int = 0
     pending_notes: int = 0
+    alerts: list[AlertItem] = field(default_factory=list)
 
 
 def _row(data: dict[str, Any] | None, seq: int, tooth: int) -> MeasureRow:
@@ -284,6 +299,25 @@ class ReadModel:
             )
         return sorted(result, key=lambda o: (o.operatory is None, o.operatory or 0))
 
+    def _alerts(self, s: Session, session_id: int | None) -> list[AlertItem]:
+        """Open alerts about the PMS: all of them, or those about one session's exam."""
+        query = select(PmsAlertRow).where(PmsAlertRow.resolved_at.is_(None)).order_by(PmsAlertRow.id)
+        if session_id is not None:
+            exam_num = s.scalar(select(ExamSessionRow.exam_num).where(ExamSessionRow.id == session_id))
+            query = query.where(PmsAlertRow.exam_num == (exam_num if exam_num is not None else -1))
+        items = []
+        for alert in s.scalars(query):
+            sessions = select(ExamSessionRow.id).where(
+                ExamSessionRow.exam_num == alert.exam_num, ExamSessionRow.pms_url == alert.pms_url
+            )
+            items.append(
+                AlertItem(
+                    alert.id, alert.kind, alert.exam_num, alert.other_num, alert.detail, alert.at,
+                    tuple(s.scalars(sessions.order_by(ExamSessionRow.id))),
+                )
+            )  # fmt: skip
+        return items
+
     def sessions(self, limit: int = 200) -> list[ExamSessionRow]:
         with self._s() as s:
             return list(s.scalars(select(ExamSessionRow).order_by(ExamSessionRow.id.desc()).limit(limit)))
@@ -332,6 +366,7 @@ class ReadModel:
                 pending_edits = pending_edits.where(ChartEditRow.session_id == session_id)
                 pending_notes = pending_notes.where(PmsNoteRow.session_id == session_id)
             refused_rows = list(s.scalars(refused))
+            queue.alerts = self._alerts(s, session_id)
             queue.pending_edits = int(s.scalar(pending_edits) or 0)
             queue.pending_notes = int(s.scalar(pending_notes) or 0)
         for sid in marked_sessions:

@@ -30,7 +30,15 @@ from voicechart import audit as audit_chain
 from voicechart.errors import VoicechartError
 from voicechart.exam.path import PathOrder
 from voicechart.journal.store import Journal
-from voicechart.journal.tables import ChartEditRow, ExamSessionRow, PmsNoteRow, ReviewActionRow, UtteranceRow
+from voicechart.journal.tables import (
+    ChartEditRow,
+    ExamSessionRow,
+    PmsAlertRow,
+    PmsNoteRow,
+    ReviewActionRow,
+    UtteranceRow,
+    utcnow,
+)
 from voicechart.pms.records import (
     BLANK,
     SITE_COLUMNS,
@@ -332,6 +340,28 @@ class Reviewer:
             )
 
         self._decision(user, "dismiss", "utterance", str(utterance_id), write)
+
+    def resolve_alert(self, alert_id: int, user: User) -> None:
+        """Someone sorted out in Open Dental what the alert was about (merged the two exams): the clinic lead
+        or an admin says so; journaled and audited like every decision."""
+        if not user.reviews_all:
+            raise PermissionError("only the clinic lead marks a PMS alert as sorted out")
+
+        def write(s: Session, event: int) -> None:
+            alert = s.get(PmsAlertRow, alert_id)
+            if alert is None or alert.resolved_at is not None:
+                raise ReviewRefused("no such open alert")
+            alert.resolved_at = utcnow()
+            alert.resolved_by = user.name
+            s.add(
+                ReviewActionRow(
+                    user_name=user.name,
+                    action="resolve_alert",
+                    detail={"alert": alert_id, "exam": alert.exam_num, "audit_event": event},
+                )
+            )
+
+        self._decision(user, "resolve_alert", "pms_alert", str(alert_id), write)
 
     def correct_note(self, note_id: int, text: str, user: User) -> int:
         """A corrected clinical note: a new note that supersedes the old one. In Open Dental it becomes a new
