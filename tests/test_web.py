@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -517,6 +518,25 @@ def test_exports_csv_and_pdf(client: TestClient, clinic: Clinic) -> None:
     assert "4,MB,7,,,,,,,,," in lines
     pdf = client.get(f"/exams/{clinic.session_id}/export.pdf")
     assert pdf.content[:5] == b"%PDF-" and pdf.headers["content-type"] == "application/pdf"
+    assert b"(Mobility F)" not in _pdf_text(pdf.content)  # no mobility charted: no mobility row
+    mobility = {"sequence_type": "0", "tooth": "4", "column": "tooth", "value": "2"}
+    assert client.post(
+        f"/exams/{clinic.session_id}/values", data={**mobility, "csrf": csrf_of(client)}
+    ).is_success
+    text = _pdf_text(client.get(f"/exams/{clinic.session_id}/export.pdf").content)
+    assert b"(Mobility F)" in text and b"(2)" in text
+
+
+def _pdf_text(pdf: bytes) -> bytes:
+    """The PDF's page content, its compressed streams inflated."""
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, flags=re.S)
+    out = []
+    for stream in streams:
+        try:
+            out.append(zlib.decompress(stream))
+        except zlib.error:
+            out.append(stream)
+    return b"\n".join(out)
 
 
 def test_dashboard_and_today_show_the_figures(client: TestClient, clinic: Clinic) -> None:

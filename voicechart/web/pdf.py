@@ -31,7 +31,8 @@ def chart_pdf(view: ExamView, arches: tuple[ArchView, ArchView], patient: str) -
     pdf.cell(
         0,
         5,
-        "Red: 5 mm or deeper. * bleeding, ^ suppuration, ? marked for review. Grey: missing / skipped.",
+        "Red: 5 mm or deeper. * bleeding, ^ suppuration, ? marked for review. Grey: missing / skipped. "
+        "Mobility under the probing row.",
         new_x="LMARGIN",
         new_y="NEXT",
     )
@@ -50,6 +51,11 @@ def chart_pdf(view: ExamView, arches: tuple[ArchView, ArchView], patient: str) -
             for cell in row.teeth:
                 _tooth_cell(pdf, cell, cell_w, h)
             pdf.ln(h)
+            if row.label == "Probing" and any(cell.mobility for cell in row.teeth):
+                pdf.cell(label_w, h, f"Mobility {row.side[0].upper()}", border=1)
+                for cell in row.teeth:
+                    pdf.cell(cell_w, h, cell.mobility, border=1, align="C")
+                pdf.ln(h)
     return bytes(pdf.output())
 
 
