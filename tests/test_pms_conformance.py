@@ -127,6 +127,11 @@ def test_new_exam_skips_missing_teeth_and_resumes(pms: Pms) -> None:
     assert sorted(rows_of(pms.engine, exam.exam_num)) == sorted((SKIP.value, t) for t in (1, 16, 17, 32))
 
 
+def test_provider_names(pms: Pms) -> None:
+    names = pms.connector.provider_names()
+    assert names[1] == "Dana Reyes" and len(names) >= 2
+
+
 def test_other_exams_of_the_same_day_are_found(pms: Pms) -> None:
     """A second exam that day (what Open Dental saves when a user's open chart changed meanwhile)."""
     exam = pms.connector.open_exam(1, TODAY)

@@ -832,3 +832,13 @@ def test_a_second_exam_in_open_dental_waits_in_the_queue_until_the_clinic_lead_s
     assert done.status_code == 200 and clinic.journal.alerts() == []
     assert ("lead", "pms_alert", str(alert.id)) in _audited(clinic, "review_resolve_alert")
     assert f"Exam {clinic.exam_num} and exam" not in client.get("/queue").text
+
+
+def test_who_dictated_is_named_from_the_pms_when_no_account_matches(
+    client: TestClient, clinic: Clinic
+) -> None:
+    with clinic.journal.engine.begin() as conn:  # a dentist with no account in the review app dictated it
+        conn.execute(update(ExamSessionRow).where(ExamSessionRow.id == clinic.session_id).values(prov_num=1))
+    assert sign_in(client, "lead") == 303
+    page = client.get(f"/exams/{clinic.session_id}").text
+    assert "by Dana Reyes" in page and "by provider 1" not in page

@@ -20,6 +20,10 @@ class PmsConnector(Protocol):
         else the last one that day — or None when the operatory has no appointment that day."""
         ...
 
+    def provider_names(self) -> dict[int, str]:
+        """Every provider's name as the PMS shows it (first and last name, else the abbreviation)."""
+        ...
+
     def missing_teeth(self, pat_num: int) -> frozenset[int]:
         """Universal numbers of permanent teeth marked Missing or Hidden in toothinitial."""
         ...

@@ -23,6 +23,9 @@ class SqlReadApiWriteConnector:
     def appointment_in_operatory(self, operatory: int, at: dt.datetime) -> Appointment | None:
         return self.reader.appointment_in_operatory(operatory, at)
 
+    def provider_names(self) -> dict[int, str]:
+        return self.reader.provider_names()
+
     def missing_teeth(self, pat_num: int) -> frozenset[int]:
         return self.reader.missing_teeth(pat_num)
 

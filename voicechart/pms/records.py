@@ -160,3 +160,9 @@ class ExamRecord:
             for m in self.measures
             if m.sequence_type is SequenceType.SKIP_TOOTH and m.tooth_value == 1
         )
+
+
+def provider_display_name(first: str | None, last: str | None, abbr: str | None) -> str:
+    """A provider as people call them: "First Last", else the abbreviation, else ""."""
+    name = " ".join(part.strip() for part in (first or "", last or "") if part and part.strip())
+    return name or (abbr or "").strip()

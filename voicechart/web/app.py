@@ -89,11 +89,22 @@ class WebContext:
     _connector: Any = None
     _previous: dict[int, ExamRecord | None] = field(default_factory=dict)
     _patients: dict[int, str] = field(default_factory=dict)
+    _providers: dict[int, str] | None = None
 
     def connector(self) -> Any:
         if self._connector is None and self.connect is not None:
             self._connector = self.connect()
         return self._connector
+
+    def people(self) -> dict[int, str]:
+        """Who dictated, by ProvNum: the review app's accounts, else the provider's name in the PMS."""
+        if self._providers is None:
+            try:
+                connector = self.connector()
+                self._providers = connector.provider_names() if connector else {}
+            except Exception:  # the PMS is down: accounts only, asked again on the next page
+                return self.accounts.by_prov_num()
+        return {**self._providers, **self.accounts.by_prov_num()}
 
     def patient_name(self, pat_num: int) -> str:
         if pat_num not in self._patients:
@@ -299,7 +310,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, *, 
 def _today_context(ctx: WebContext) -> dict[str, Any]:
     operatories = ctx.read.today()
     names = {o.session_id: ctx.patient_name(o.pat_num) for o in operatories}
-    people = ctx.accounts.by_prov_num()
+    people = ctx.people()
     queue = ctx.read.queue()
     return {"operatories": operatories, "names": names, "people": people, "queue": queue}
 
@@ -315,7 +326,7 @@ async def exams(request: Request) -> Response:
     ctx = _ctx(request)
     sessions = await run_in_threadpool(ctx.read.sessions)
     names = {s.id: ctx.patient_name(s.pat_num) for s in sessions}
-    return _page(request, "exams.html", sessions=sessions, names=names, people=ctx.accounts.by_prov_num())
+    return _page(request, "exams.html", sessions=sessions, names=names, people=ctx.people())
 
 
 def _exam_context(ctx: WebContext, session_id: int) -> dict[str, Any]:
@@ -337,7 +348,7 @@ def _exam_context(ctx: WebContext, session_id: int) -> dict[str, Any]:
         "previous": previous,
         "previous_arches": previous_arches,
         "patient": ctx.patient_name(view.session.pat_num),
-        "people": ctx.accounts.by_prov_num(),
+        "people": ctx.people(),
         "queue": ctx.read.queue(session_id, views={session_id: view}),
     }
 
@@ -365,7 +376,7 @@ def _utterance_context(ctx: WebContext, utterance_id: int) -> dict[str, Any]:
         "commands": commands,
         "edits": edits,
         "session": session,
-        "people": ctx.accounts.by_prov_num(),
+        "people": ctx.people(),
     }
 
 
@@ -507,7 +518,7 @@ def _search(ctx: WebContext, params: Any) -> list[Any]:
     operatory = _int(params["operatory"], "operatory", 0, 10**6) if params.get("operatory") else None
     prov_num = None
     if params.get("person"):
-        people = {name.lower(): prov for prov, name in ctx.accounts.by_prov_num().items()}
+        people = {name.lower(): prov for prov, name in ctx.people().items()}
         person = params["person"].strip().lower()
         prov_num = people.get(person, int(person) if person.isdigit() else -1)
     return ctx.read.search(
@@ -518,7 +529,7 @@ def _search(ctx: WebContext, params: Any) -> list[Any]:
 async def dashboard(request: Request) -> Response:
     ctx = _ctx(request)
     figures = await run_in_threadpool(ctx.read.daily_figures)
-    people = ctx.accounts.by_prov_num()
+    people = ctx.people()
     charts = plots.dashboard_svgs(figures, people)
     return _page(request, "dashboard.html", figures=figures, charts=charts, people=people)
 

@@ -26,6 +26,7 @@ from voicechart.pms.records import (
     Patient,
     SequenceType,
     appointment_now,
+    provider_display_name,
 )
 from voicechart.pms.sandbox.connector import stored_values, validate_measure
 
@@ -75,6 +76,12 @@ class OpenDentalApiConnector:
             if wire.value_of(wire.APT_STATUS, r.get("AptStatus"), "AptStatus") in SCHEDULED_STATUSES
         ]
         return appointment_now(scheduled, at)
+
+    def provider_names(self) -> dict[int, str]:
+        return {
+            int(r["ProvNum"]): provider_display_name(r.get("FName"), r.get("LName"), r.get("Abbr"))
+            for r in self.api.get_all("providers")
+        }
 
     def missing_teeth(self, pat_num: int) -> frozenset[int]:
         rows = self.api.get_all("toothinitials", PatNum=pat_num)

@@ -33,6 +33,7 @@ from voicechart.pms.records import (
     Patient,
     SequenceType,
     appointment_now,
+    provider_display_name,
 )
 from voicechart.pms.sandbox.schema import (
     CLINICAL_NOTE_CODE,
@@ -47,6 +48,7 @@ from voicechart.pms.sandbox.schema import (
     procedurecode,
     procedurelog,
     procnote,
+    provider,
     securitylog,
     toothinitial,
 )
@@ -144,6 +146,13 @@ class SandboxConnector:
             pri_prov=int(row.PriProv),
             birthdate=None if birthdate is None or birthdate <= NO_DATE else birthdate,
         )
+
+    def provider_names(self) -> dict[int, str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(provider.c.ProvNum, provider.c.FName, provider.c.LName, provider.c.Abbr)
+            )
+            return {int(r.ProvNum): provider_display_name(r.FName, r.LName, r.Abbr) for r in rows}
 
     def appointment_in_operatory(self, operatory: int, at: dt.datetime) -> Appointment | None:
         day = dt.datetime.combine(at.date(), dt.time())
