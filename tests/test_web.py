@@ -546,6 +546,7 @@ def test_dashboard_and_today_show_the_figures(client: TestClient, clinic: Clinic
     dashboard = client.get("/dashboard")
     assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 8
     assert "25 %" in dashboard.text  # one of four utterances was not charted
+    assert ">25 %</text>" in dashboard.text  # and its plot's axis says so in per cent, not 0.25
 
 
 def test_openapi_describes_the_json_endpoints_and_they_answer_as_described(

@@ -69,13 +69,14 @@ def dashboard_svgs(figures: list[dict[str, Any]], people: dict[int, str]) -> dic
                     sums[metric][key][f["day"]].append(float(f[metric]))
         for metric, title, unit in (
             ("utterances", "Utterances", ""),
-            ("flagged_rate", "Share not charted", ""),
+            ("flagged_rate", "Share not charted", " %"),
             ("corrections", "Corrections", ""),
             ("latency_ms_median", "Median end of speech → charted", " ms"),
         ):
             series = {
                 name: {
                     day: (sum(v) if metric in ("utterances", "corrections") else sum(v) / len(v))
+                    * (100 if metric == "flagged_rate" else 1)  # a share, shown in per cent
                     for day, v in days.items()
                 }
                 for name, days in sums[metric].items()
