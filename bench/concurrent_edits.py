@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from bench.scenario import run_exams
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -138,18 +138,8 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
 
 
 def run(exams: int = 20) -> dict[str, Any]:
-    per_exam = []
-    for seed in range(exams):
-        with tempfile.TemporaryDirectory() as tmp:
-            per_exam.append(one_exam(seed, Path(tmp)))
-        print(f"concurrent-edits exam {seed}: {per_exam[-1]}", flush=True)
-    keys = (
+    summed = (
         "edits", "rows_they_changed", "their_values_overwritten", "conflicts_kept_for_a_person",
         "dictated_cells_lost_silently", "second_exams_made", "second_exams_surfaced", "duplicate_rows",
     )  # fmt: skip
-    return {
-        "scenario": "concurrent-edits",
-        "exams": exams,
-        **{k: sum(e[k] for e in per_exam) for k in keys},
-        "per_exam": per_exam,
-    }
+    return run_exams("concurrent-edits", one_exam, exams, summed)

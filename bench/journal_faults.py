@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy import event
 
+from bench.scenario import run_exams
 from voicechart.asr.transcriber import Transcript
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.dictation.interpreter import interpret
@@ -37,6 +35,7 @@ from voicechart.pms.records import MeasureRow
 from voicechart.pms.sandbox import SandboxConnector, add_patient, create_sandbox
 from voicechart.pms.sandbox.connector import stored_values
 from voicechart.simulate.exams import random_exam
+from voicechart.simulate.journal_faults import disk_full, read_only
 from voicechart.simulate.speech import random_style, render_exam
 
 QUIET = np.zeros(8000, dtype=np.int16)
@@ -50,28 +49,6 @@ class Scripted:
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         return Transcript(self.next_text, -0.1, 0.01)
-
-
-def _read_only(journal: Journal) -> Callable[[], None]:
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.execute("PRAGMA query_only = ON")
-
-    journal.engine.dispose()
-    event.listen(journal.engine, "connect", on_connect)
-
-    def undo() -> None:
-        event.remove(journal.engine, "connect", on_connect)
-        journal.engine.dispose()
-
-    return undo
-
-
-def _disk_full(journal: Journal) -> Callable[[], None]:
-    def full(**_kwargs: Any) -> Any:
-        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
-
-    journal.record_utterance = full  # type: ignore[method-assign]
-    return lambda: delattr(journal, "record_utterance")
 
 
 def _rows(chart: dict[Any, dict[int, MeasureRow]]) -> dict[tuple[int, int], tuple[int, ...]]:
@@ -121,7 +98,7 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
         clock = 0.0
         for i, text in enumerate(texts):
             if i == broken.start:
-                restore = _read_only(journal) if kind == "read-only" else _disk_full(journal)
+                restore = read_only(journal) if kind == "read-only" else disk_full(journal)
             if restore is not None and i == broken.stop:
                 restore()
                 restore = None
@@ -171,19 +148,12 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
 
 
 def run(exams: int = 20) -> dict[str, Any]:
-    per_exam = []
-    for seed in range(exams):
-        with tempfile.TemporaryDirectory() as tmp:
-            per_exam.append(one_exam(seed, Path(tmp)))
-        print(f"journal-faults exam {seed}: {per_exam[-1]}", flush=True)
-    keys = (
+    summed = (
         "utterances", "utterances_in_fault", "not_stored", "told_at_once", "acknowledged_not_stored",
         "cells_lost_or_changed", "extra_rows", "duplicate_rows", "pending_at_end",
     )  # fmt: skip
-    return {
-        "scenario": "journal-faults",
-        "exams": exams,
-        **{k: sum(e[k] for e in per_exam) for k in keys},
-        "faults": {k: sum(e["fault"] == k for e in per_exam) for k in ("read-only", "disk-full")},
-        "per_exam": per_exam,
+    report = run_exams("journal-faults", one_exam, exams, summed)
+    report["faults"] = {
+        k: sum(e["fault"] == k for e in report["per_exam"]) for k in ("read-only", "disk-full")
     }
+    return report

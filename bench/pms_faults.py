@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bench.scenario import run_exams
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -127,22 +127,10 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
 
 
 def run(exams: int = 20) -> dict[str, Any]:
-    per_exam = []
-    for seed in range(exams):
-        with tempfile.TemporaryDirectory() as tmp:
-            per_exam.append(one_exam(seed, Path(tmp)))
-        print(f"pms-faults exam {seed}: {per_exam[-1]}", flush=True)
-    totals = {
-        k: sum(e[k] for e in per_exam)
-        for k in (
-            "edits", "pms_writes", "requests", "faults_injected", "refused_kept_for_review", "lost_silently",
-            "extra_rows", "duplicate_rows", "pending_at_end",
-        )
-    }  # fmt: skip
-    return {
-        "scenario": "pms-faults",
-        "exams": exams,
-        **totals,
-        "longest_delivery_s": max(e["seconds"] for e in per_exam),
-        "per_exam": per_exam,
-    }
+    summed = (
+        "edits", "pms_writes", "requests", "faults_injected", "refused_kept_for_review", "lost_silently",
+        "extra_rows", "duplicate_rows", "pending_at_end",
+    )  # fmt: skip
+    report = run_exams("pms-faults", one_exam, exams, summed)
+    report["longest_delivery_s"] = max(e["seconds"] for e in report["per_exam"])
+    return report

@@ -5,15 +5,11 @@ it was once the journal can write again."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from voicechart.asr.transcriber import Transcript
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
@@ -22,6 +18,7 @@ from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox import SandboxConnector
+from voicechart.simulate.journal_faults import disk_full, read_only
 
 
 class Scripted:
@@ -30,37 +27,6 @@ class Scripted:
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         return Transcript(self.texts.pop(0), -0.1, 0.01)
-
-
-def _read_only(journal: Journal) -> Callable[[], None]:
-    """Every new connection of the journal refuses writes, as a read-only disk (SQLite's query_only) or a
-    server in read-only mode (PostgreSQL's default_transaction_read_only) does."""
-    sqlite = journal.engine.dialect.name == "sqlite"
-
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        if sqlite:
-            dbapi_conn.execute("PRAGMA query_only = ON")
-        else:
-            with dbapi_conn.cursor() as cursor:
-                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            dbapi_conn.commit()
-
-    journal.engine.dispose()
-    event.listen(journal.engine, "connect", on_connect)
-
-    def undo() -> None:
-        event.remove(journal.engine, "connect", on_connect)
-        journal.engine.dispose()
-
-    return undo
-
-
-def _disk_full(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
-    def full(**_kwargs: Any) -> Any:
-        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
-
-    monkeypatch.setattr(journal, "record_utterance", full)
-    return lambda: monkeypatch.undo()
 
 
 @pytest.mark.parametrize("failure", ["read-only", "disk-full", "clips-unwritable"])
@@ -96,9 +62,9 @@ def test_an_utterance_the_journal_cannot_store_is_not_charted_and_is_said_to_be_
 
     results = [say(0), say(1)]
     if failure == "read-only":
-        restore = _read_only(journal)
+        restore = read_only(journal)
     elif failure == "disk-full":
-        restore = _disk_full(journal, monkeypatch)
+        restore = disk_full(journal)
     else:
         real = pipeline.clips_dir
         monkeypatch.setattr(pipeline, "clips_dir", Path("/proc/voicechart-cannot-write-here"))

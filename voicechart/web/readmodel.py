@@ -118,6 +118,20 @@ class Queue:
     alerts: list[AlertItem] = field(default_factory=list)
 
 
+def newest_edit(s: Session, session_id: int, seq: SequenceType, tooth: int) -> ChartEditRow | None:
+    """The session's newest edit of one row (what the journal holds for it now), or None."""
+    return s.scalar(
+        select(ChartEditRow)
+        .where(
+            ChartEditRow.session_id == session_id,
+            ChartEditRow.sequence_type == int(seq),
+            ChartEditRow.tooth == tooth,
+        )
+        .order_by(ChartEditRow.id.desc())
+        .limit(1)
+    )
+
+
 def _row(data: dict[str, Any] | None, seq: int, tooth: int) -> MeasureRow:
     return row_from_json(seq, tooth, data) or MeasureRow(SequenceType(seq), tooth)
 
@@ -223,16 +237,7 @@ class ReadModel:
     def current_row(self, session_id: int, seq: SequenceType, tooth: int) -> MeasureRow | None:
         """A row of an exam as the journal holds it now (its newest edit), or None if never charted."""
         with self._s() as s:
-            newest = s.scalar(
-                select(ChartEditRow)
-                .where(
-                    ChartEditRow.session_id == session_id,
-                    ChartEditRow.sequence_type == int(seq),
-                    ChartEditRow.tooth == tooth,
-                )
-                .order_by(ChartEditRow.id.desc())
-                .limit(1)
-            )
+            newest = newest_edit(s, session_id, seq, tooth)
             return row_from_json(int(seq), tooth, newest.after) if newest is not None else None
 
     def utterance(

@@ -49,6 +49,7 @@ from voicechart.pms.records import (
     row_json,
 )
 from voicechart.web.accounts import User
+from voicechart.web.readmodel import newest_edit
 
 _log = logging.getLogger("voicechart.web.review")
 Made = TypeVar("Made")
@@ -237,16 +238,7 @@ class Reviewer:
         def write(s: Session, event: int) -> int:
             exam = self._exam(s, session_id, user)
             assert exam.exam_num is not None
-            latest = s.scalar(
-                select(ChartEditRow)
-                .where(
-                    ChartEditRow.session_id == session_id,
-                    ChartEditRow.sequence_type == int(seq),
-                    ChartEditRow.tooth == tooth,
-                )
-                .order_by(ChartEditRow.id.desc())
-                .limit(1)
-            )
+            latest = newest_edit(s, session_id, seq, tooth)
             before = row_from_json(int(seq), tooth, latest.after) if latest is not None else None
             after = change(before or MeasureRow(seq, tooth))
             if before is not None and after == before and not latest.flagged:  # type: ignore[union-attr]
