@@ -90,6 +90,8 @@ class WebContext:
     _previous: dict[int, ExamRecord | None] = field(default_factory=dict)
     _patients: dict[int, str] = field(default_factory=dict)
     _providers: dict[int, str] | None = None
+    _previous_arches: dict[int, tuple[chartview.ArchView, chartview.ArchView]] = field(default_factory=dict)
+    _previous_html: dict[int, str] = field(default_factory=dict)
 
     def connector(self) -> Any:
         if self._connector is None and self.connect is not None:
@@ -114,6 +116,23 @@ class WebContext:
             except Exception:
                 return f"patient {pat_num}"
         return self._patients[pat_num] or f"patient {pat_num}"
+
+    def previous_arches(
+        self, session_id: int, chart: dict[SequenceType, dict[int, MeasureRow]] | None
+    ) -> tuple[chartview.ArchView, chartview.ArchView] | None:
+        """The previous exam laid out as a chart: it does not change while an exam is open, so it is laid
+        out once per exam (a live page re-renders the exam on every change)."""
+        if chart is None:
+            return None
+        if session_id not in self._previous_arches:
+            self._previous_arches[session_id] = chartview.arch_views(chart)
+        return self._previous_arches[session_id]
+
+    def previous_html(self, session_id: int, render: Callable[[], str]) -> str:
+        """The previous exam's chart as HTML, rendered once per exam (a live page re-renders the rest)."""
+        if session_id not in self._previous_html:
+            self._previous_html[session_id] = render()
+        return self._previous_html[session_id]
 
     def previous_exam(self, view: ExamView) -> ExamRecord | None:
         sid = view.session.id
@@ -341,7 +360,7 @@ def _exam_context(ctx: WebContext, session_id: int) -> dict[str, Any]:
             previous_chart.setdefault(m.sequence_type, {})[m.tooth] = m
     marks = {k: m.reason for k, m in view.marks.items()}
     arches = chartview.arch_views(view.chart, previous=previous_chart, sources=view.sources, marks=marks)
-    previous_arches = chartview.arch_views(previous_chart) if previous_chart else None
+    previous_arches = ctx.previous_arches(session_id, previous_chart)
     return {
         "view": view,
         "arches": arches,
@@ -360,6 +379,13 @@ async def exam(request: Request) -> Response:
     _audit(request, "view_transcript", "exam_session", str(session_id))
     signed = _user(request)
     context["may_correct"] = signed.user.may_correct(context["view"].session.prov_num)
+    if context["previous_arches"] is not None:
+        templates: Jinja2Templates = request.app.state.templates
+        title = f"Previous exam, {context['previous'].exam_date.isoformat()}"
+        chart_macro = templates.env.get_template("_chart.html").module.chart  # type: ignore[attr-defined]
+        context["previous_html"] = ctx.previous_html(
+            session_id, lambda: str(chart_macro(context["previous_arches"], None, title))
+        )
     fragment = request.query_params.get("fragment") == "1"
     return _page(request, "_exam_live.html" if fragment else "exam.html", **context)
 

@@ -118,13 +118,13 @@ def arch_views(
     def arch(name: str, teeth: tuple[int, ...], sides: tuple[Side, Side]) -> ArchView:
         rows = []
         for side in sides:
+            columns_of = {t: [site_column(ToothSide(t, side), p) for p in screen_parts(t)] for t in teeth}
             for label, seq in ROWS:
                 if seq is SequenceType.MGJ and side is Side.LINGUAL and teeth is UPPER:
                     continue  # MGJ is charted on facial sites and on lower lingual sites only
                 cells = []
                 for tooth in teeth:
-                    columns = [site_column(ToothSide(tooth, side), p) for p in screen_parts(tooth)]
-                    sites = tuple(site(seq, tooth, c) for c in columns)
+                    sites = tuple(site(seq, tooth, c) for c in columns_of[tooth])
                     cells.append(
                         ToothCell(
                             tooth,
