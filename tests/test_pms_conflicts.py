@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from voicechart.cli import app
 from voicechart.dictation.interpreter import interpret
+from voicechart.errors import PmsRejected
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
@@ -128,3 +130,21 @@ def test_voicechart_outbox_lists_the_second_exam_for_a_person(settings: Settings
     assert out.exit_code == 0, out.output
     assert f"exam 7 and exam 8: {DUPLICATE_EXAM}" in out.output.replace("\n", " ")
     assert "exam 1 and exam 2" not in out.output  # another PMS's
+
+
+def test_a_look_up_for_a_second_exam_that_the_pms_refuses_does_not_hold_up_the_write(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connector, _engine, journal = sandbox
+    exam = connector.open_exam(3, dt.date.today())
+    session = ExamSession(rows=exam.measures)
+    sid = journal.start_session(pms_url="sqlite:///pms", pat_num=3, model="t")
+    outbox = Outbox(journal, connector, pms_url="sqlite:///pms")
+
+    def refused(_exam_num: int) -> list[int]:
+        raise PmsRejected("not allowed")
+
+    monkeypatch.setattr(connector, "same_day_exams", refused)
+    _say(journal, session, sid, exam.exam_num, 1, "three two four")
+    assert outbox.drain().pending == 0 and journal.rejected_edits() == []
+    assert connector.read_chart(exam.exam_num)[P][1].sites[:3] == (4, 2, 3)

@@ -229,7 +229,14 @@ class Outbox:
         checked = self._siblings_checked.get(exam_num)
         if checked is not None and now - checked < self.duplicate_check_s:
             return
-        for other in self.connector.same_day_exams(exam_num):
+        try:
+            others = self.connector.same_day_exams(exam_num)
+        except PmsUnavailable:
+            raise  # the PMS is down: the write waits too, and both are tried again
+        except PmsError as exc:  # a look-up the PMS refused must not hold up or refuse the write
+            _log.warning("exam %d: could not look for a second exam (%s)", exam_num, type(exc).__name__)
+            return
+        for other in others:
             new = self.journal.add_alert(
                 pms_url=self.pms_url, kind="duplicate_exam", exam_num=exam_num, other_num=other,
                 detail=DUPLICATE_EXAM,
