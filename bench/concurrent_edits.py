@@ -22,20 +22,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.scenario import run_exams
-from voicechart.dictation.interpreter import interpret
-from voicechart.exam.decide import decide
+from bench.scenario import dictate, pms_rows, run_exams, sandbox_with_patient, stored_rows
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.outbox import Outbox
 from voicechart.pms.records import MeasureRow, SequenceType
-from voicechart.pms.sandbox import SandboxConnector, add_patient, create_sandbox
+from voicechart.pms.sandbox import SandboxConnector
 from voicechart.pms.sandbox.api import BackgroundServer, SandboxApi
 from voicechart.pms.sandbox.connector import stored_values
 from voicechart.pms.sandbox.schema import CLINICAL_NOTE_CODE, perioexam
-from voicechart.simulate.exams import random_exam
 from voicechart.simulate.speech import random_style, render_exam
 
 KEYS = {"developer_key": "bench-developer", "customer_key": "bench-customer"}
@@ -43,34 +40,9 @@ USER_EDIT_RATE = 0.08  # per utterance: a user in Open Dental changes one row of
 SECOND_EXAM_SHARE = 0.5  # of the exams: a user saves a chart that changed while open
 
 
-def _rows(engine: sa.Engine, exam_num: int) -> tuple[dict[tuple[int, int], tuple[int, ...]], int]:
-    """The exam's rows as stored (newest row of a key wins), and how many rows there are in all."""
-    reader = SandboxConnector(engine, read_only=True)
-    try:
-        chart = reader.read_chart(exam_num)
-    finally:
-        reader.close()
-    held = {
-        (int(seq), tooth): stored_values(row)
-        for seq, rows in chart.items()
-        for tooth, row in rows.items()
-        if not row.records_nothing()
-    }
-    with engine.connect() as conn:
-        count = conn.execute(
-            sa.text("SELECT COUNT(*) FROM periomeasure WHERE PerioExamNum = :e"), {"e": exam_num}
-        ).scalar_one()
-    return held, int(count)
-
-
 def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
     rng = random.Random(seed)
-    engine = sa.create_engine(f"sqlite:///{tmp / 'pms.db'}", connect_args={"check_same_thread": False})
-    create_sandbox(engine)
-    truth = random_exam(rng)
-    pat_num = add_patient(
-        engine, first_name="Bench", last_name=f"C{seed}", missing_teeth=sorted(truth.missing_known)
-    )
+    engine, truth, pat_num = sandbox_with_patient(tmp, rng, f"C{seed}")
     server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
     connector = OpenDentalApiConnector(
         OpenDentalApi(server.url, **KEYS), clinical_note_code=CLINICAL_NOTE_CODE
@@ -86,12 +58,7 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
         second_at = rng.randrange(len(utterances)) if rng.random() < SECOND_EXAM_SHARE else None
         theirs: dict[tuple[int, int], tuple[int, ...]] = {}
         for seq, utterance in enumerate(utterances, 1):
-            outcome = decide(session, interpret(utterance.text())).outcome
-            journal.record_utterance(
-                session_id=session_id, seq=seq, clip_path=Path("x.wav"), audio_start_s=0.0, audio_end_s=1.0,
-                text="", avg_logprob=0.0, no_speech_prob=0.0, status="applied", flag_reason="", readback="",
-                timings={}, commands=(), edits=outcome.edits if outcome else (), exam_num=exam.exam_num,
-            )  # fmt: skip
+            dictate(journal, session, session_id, seq, utterance.text(), exam.exam_num)
             if rng.random() < USER_EDIT_RATE:
                 tooth = rng.choice([t for t in range(1, 33) if t not in truth.missing_known])
                 row = MeasureRow(
@@ -110,12 +77,10 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
             outbox.drain()  # delivered as it is spoken
         while outbox.drain().pending:
             pass
-        held, count = _rows(engine, exam.exam_num)
+        held, count = pms_rows(engine, exam.exam_num)
         conflicts = journal.rejected_edits()
         kept = {(e.sequence_type, e.tooth) for e in conflicts}
-        wanted = {
-            (int(s), t): stored_values(r) for (s, t), r in session.rows.items() if not r.records_nothing()
-        }
+        wanted = stored_rows(session.rows.values())
         return {
             "seed": seed,
             "edits": len(journal.session_edits(session_id)),

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from bench.scenario import run_exams
+from bench.scenario import pms_rows, run_exams, stored_rows
 from voicechart.asr.transcriber import Transcript
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.dictation.interpreter import interpret
@@ -31,9 +31,7 @@ from voicechart.exam.session import ExamSession
 from voicechart.feedback.earcons import Earcon, earcon_for
 from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
-from voicechart.pms.records import MeasureRow
 from voicechart.pms.sandbox import SandboxConnector, add_patient, create_sandbox
-from voicechart.pms.sandbox.connector import stored_values
 from voicechart.simulate.exams import random_exam
 from voicechart.simulate.journal_faults import disk_full, read_only
 from voicechart.simulate.speech import random_style, render_exam
@@ -49,15 +47,6 @@ class Scripted:
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
         return Transcript(self.next_text, -0.1, 0.01)
-
-
-def _rows(chart: dict[Any, dict[int, MeasureRow]]) -> dict[tuple[int, int], tuple[int, ...]]:
-    return {
-        (int(seq), tooth): stored_values(row)
-        for seq, rows in chart.items()
-        for tooth, row in rows.items()
-        if not row.records_nothing()
-    }
 
 
 def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
@@ -120,12 +109,8 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
         stored = {u.seq for u in journal.utterances(pipeline.session_id)}
         acknowledged_not_stored = [r for r in results if r.status != "not_stored" and r.seq not in stored]
         exam = pipeline.exam
-        held = _rows(connector.read_chart(exam.exam_num)) if exam is not None else {}
-        wanted = {
-            (int(s), t): stored_values(r) for (s, t), r in reference.rows.items() if not r.records_nothing()
-        }
-        with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT COUNT(*) FROM periomeasure")).scalar_one()
+        held, rows = pms_rows(engine, exam.exam_num) if exam is not None else ({}, 0)
+        wanted = stored_rows(reference.rows.values())
         return {
             "seed": seed,
             "fault": kind,
@@ -136,7 +121,7 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
             "acknowledged_not_stored": len(acknowledged_not_stored),
             "cells_lost_or_changed": sum(1 for k, v in wanted.items() if held.get(k) != v),
             "extra_rows": sum(1 for k in held if k not in wanted),
-            "duplicate_rows": int(rows) - len(held),
+            "duplicate_rows": rows - len(held),
             "pending_at_end": len(journal.pending_edits()),
         }
     finally:

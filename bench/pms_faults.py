@@ -16,20 +16,15 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bench.scenario import run_exams
-from voicechart.dictation.interpreter import interpret
-from voicechart.exam.decide import decide
+from bench.scenario import dictate, pms_rows, run_exams, sandbox_with_patient, stored_rows
 from voicechart.exam.session import ExamSession
 from voicechart.journal.store import Journal
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.outbox import Outbox
-from voicechart.pms.records import BLANK, MeasureRow, SequenceType
-from voicechart.pms.sandbox import add_patient, create_sandbox
 from voicechart.pms.sandbox.api import BackgroundServer, SandboxApi
 from voicechart.pms.sandbox.faults import FaultyTransport
 from voicechart.pms.sandbox.schema import CLINICAL_NOTE_CODE
-from voicechart.simulate.exams import random_exam
 from voicechart.simulate.speech import random_style, render_exam
 
 KEYS = {"developer_key": "bench-developer", "customer_key": "bench-customer"}
@@ -39,20 +34,9 @@ READ_FAULT_RATE = 0.1
 REFUSE_RATE = 0.02
 
 
-def _stored(row: MeasureRow) -> tuple[int, ...]:
-    if row.sequence_type is SequenceType.BLEED_SUP_PLAQ_CALC:
-        return (row.tooth_value, *(0 if v == BLANK else v for v in row.sites))
-    return (row.tooth_value, *row.sites)
-
-
 def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
     rng = random.Random(seed)
-    engine = sa.create_engine(f"sqlite:///{tmp / 'pms.db'}", connect_args={"check_same_thread": False})
-    create_sandbox(engine)
-    truth = random_exam(rng)
-    pat_num = add_patient(
-        engine, first_name="Bench", last_name=f"F{seed}", missing_teeth=sorted(truth.missing_known)
-    )
+    engine, truth, pat_num = sandbox_with_patient(tmp, rng, f"F{seed}")
     server = BackgroundServer(SandboxApi(engine, **KEYS)).start()
     active = {"on": False}
 
@@ -80,25 +64,15 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
         started = time.perf_counter()
         passes = 0
         for seq, utterance in enumerate(render_exam(truth, random_style(rng), rng), 1):
-            outcome = decide(session, interpret(utterance.text())).outcome
-            journal.record_utterance(
-                session_id=session_id, seq=seq, clip_path=Path("x.wav"), audio_start_s=0.0, audio_end_s=1.0,
-                text="", avg_logprob=0.0, no_speech_prob=0.0, status="applied", flag_reason="", readback="",
-                timings={}, commands=(), edits=outcome.edits if outcome else (), exam_num=exam.exam_num,
-            )  # fmt: skip
+            dictate(journal, session, session_id, seq, utterance.text(), exam.exam_num)
             outbox.drain()  # delivered as it is spoken, failing or not
             passes += 1
         while outbox.drain().pending and passes < 2000:
             passes += 1
         seconds = time.perf_counter() - started
         active["on"] = False
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text("SELECT SequenceType, IntTooth, ToothValue, MBvalue, Bvalue, DBvalue, MLvalue, "
-                        "Lvalue, DLvalue FROM periomeasure WHERE PerioExamNum = :e"), {"e": exam.exam_num}
-            ).all()  # fmt: skip
-        held = {(r[0], r[1]): tuple(r[2:]) for r in rows}
-        wanted = {(int(k[0]), k[1]): _stored(v) for k, v in session.rows.items() if not v.records_nothing()}
+        held, rows = pms_rows(engine, exam.exam_num)
+        wanted = stored_rows(session.rows.values())
         refused = {(e.sequence_type, e.tooth) for e in journal.rejected_edits()}
         lost = [k for k, v in wanted.items() if held.get(k) != v and k not in refused]
         extra = [k for k in held if k not in wanted and k not in refused]
@@ -114,7 +88,7 @@ def one_exam(seed: int, tmp: Path) -> dict[str, Any]:
             "refused_kept_for_review": len(journal.rejected_edits()),
             "lost_silently": len(lost),
             "extra_rows": len(extra),
-            "duplicate_rows": len(rows) - len(held),
+            "duplicate_rows": rows - len(held),
             "pending_at_end": len(journal.pending_edits()),
             "passes": passes,
             "seconds": round(seconds, 2),
