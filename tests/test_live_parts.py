@@ -157,6 +157,69 @@ def test_the_gate_covers_playback_and_its_tail_only() -> None:
     assert not gate.closed_between(t - 1.0, t - 0.1)
 
 
+def test_the_gate_notches_earcon_tones_and_mutes_speech() -> None:
+    from voicechart.audio.gate import MUTE
+
+    gate = PlaybackGate(tail_s=0.2)
+    t = time.perf_counter()
+    gate.playing(0.1, start=t, tones=(1320.0,))
+    gate.playing(0.1, start=t + 1.0, tones=(660.0, 440.0))
+    gate.playing(1.0, start=t + 2.0)  # readback: speech
+    assert gate.cover(t + 0.05, t + 0.08) == (1320.0,)
+    assert gate.cover(t + 0.05, t + 1.05) == (440.0, 660.0, 1320.0)
+    assert gate.cover(t + 1.05, t + 2.05) == MUTE
+    assert gate.cover(t + 0.5, t + 0.6) is None
+
+
+def test_the_notch_removes_an_earcon_tone_and_keeps_a_voice() -> None:
+    from voicechart.audio.notch import ToneNotch
+
+    rate = 16_000
+    t = np.arange(rate) / rate
+    voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate(range(150, 3000, 150), start=1))
+    voice = 3000 * voice / np.max(np.abs(voice))
+    tone = 8000 * np.sin(2 * np.pi * 1320 * t)
+    pcm = np.rint(voice + tone).astype(np.int16)
+    notch = ToneNotch(rate)
+    out = np.concatenate([notch(pcm[i : i + 480], (1320.0,)) for i in range(0, rate, 480)]).astype(np.float64)
+
+    def level(x: np.ndarray, hz: float) -> float:
+        spectrum = np.abs(np.fft.rfft(x[rate // 4 :] * np.hanning(len(x) - rate // 4)))
+        k = round(hz * len(x[rate // 4 :]) / rate)
+        return float(spectrum[k - 2 : k + 3].max())
+
+    assert level(out, 1320) < level(pcm.astype(np.float64), 1320) / 100  # ≥ 40 dB down
+    kept = np.sum((out[rate // 4 :] - 0) ** 2) / np.sum(voice[rate // 4 :] ** 2)
+    assert 0.85 < kept < 1.15  # the voice's energy stays
+
+
+def test_each_earcon_is_made_of_the_tones_it_declares() -> None:
+    from voicechart.feedback.earcons import RATE, tones
+
+    for earcon in Earcon:
+        sound = render(earcon).astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(sound, n=RATE))  # 1 Hz bins
+        peak = float(np.argmax(spectrum))
+        assert min(abs(peak - f) for f in tones(earcon)) < 3, (earcon, peak)
+
+
+def test_speech_under_an_earcon_is_kept_and_under_readback_silenced(monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicechart.audio import microphone
+
+    fake = _FakePortAudio()
+    monkeypatch.setattr(microphone, "_sounddevice", lambda: fake)
+    gate = PlaybackGate()
+    mic = microphone.Microphone("Headset", gate=gate, stall_s=0.1)
+    chunks = iter(mic)
+    gate.playing(60.0, tones=(1320.0,))  # an earcon playing (long, for the test)
+    under_earcon = [next(chunks) for _ in range(5)][-1]
+    gate.playing(60.0)  # readback playing
+    under_readback = [next(chunks) for _ in range(5)][-1]
+    mic.stop()
+    assert np.abs(under_earcon).min() > 1000  # the fake's steady input passes the notch
+    assert not under_readback.any()
+
+
 def test_earcons_are_distinct_and_silent_for_chatter() -> None:
     sounds = {e: render(e) for e in Earcon}
     assert len({len(s) for s in sounds.values()}) == 3

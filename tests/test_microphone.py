@@ -84,6 +84,26 @@ def _cli(*args: str, env: dict[str, str], **kwargs: Any) -> subprocess.Popen[str
     return subprocess.Popen([sys.executable, "-m", "voicechart.cli", *args], env=env, text=True, **kwargs)
 
 
+def _heard_in(spoken: dict[str, Any], results: list[dict[str, Any]], offset: float) -> bool:
+    return any(
+        r["audio"]["start_s"] - offset < spoken["end_s"] + 0.3
+        and spoken["start_s"] - 0.3 < r["audio"]["speech_end_s"] - offset
+        for r in results
+    )
+
+
+def _timeline(results: list[dict[str, Any]], offset: float) -> list[tuple[float, float, str, str]]:
+    return [
+        (
+            round(r["audio"]["start_s"] - offset, 2),
+            round(r["audio"]["speech_end_s"] - offset, 2),
+            r["text"],
+            r["status"],
+        )
+        for r in results
+    ]
+
+
 def test_devices_lists_the_virtual_microphone(null_sink: str) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "voicechart.cli", "devices"], capture_output=True, text=True, check=True
@@ -123,7 +143,11 @@ def test_spoken_exam_through_the_microphone_lands_in_the_pms(null_sink: str, tmp
         if r["status"] == "applied":
             start, end = r["audio"]["start_s"] - offset, r["audio"]["speech_end_s"] - offset
             assert any(start < u["end_s"] + 0.3 and u["start_s"] - 0.3 < end for u in truth), r
-    assert len(results) >= len(truth) - 1  # every utterance heard (an early end may split one)
+    # Every spoken utterance heard: covered by a heard one. How speech is cut into utterances depends on the
+    # CPU (an earcon's timing moves with recognition time, and two triplets can become one breath), so the
+    # count is not asserted; a spoken utterance that lies under no heard one was lost.
+    lost = [u["text"] for u in truth if not _heard_in(u, results, offset)]
+    assert not lost, f"not heard: {lost}; heard: {_timeline(results, offset)}"
     connector = SandboxConnector.from_url(pms_url)
     try:
         exam = connector.previous_exam(1, dt.date.today() + dt.timedelta(days=1))

@@ -3,8 +3,9 @@
 The PortAudio callback only copies the block into a queue, so capture never waits on anything. A device
 that disappears mid-exam (unplugged headset, a PulseAudio source removed) is reported once, then looked for
 again every `retry_s`; when it is back, capture resumes and the exam goes on where it was (the pipeline
-keeps its state; the iterator simply yields nothing in between). Input during the system's own playback
-(earcons, spoken readback) is replaced by silence — see `PlaybackGate` — so it is never charted.
+keeps its state; the iterator simply yields nothing in between). The system's own playback is kept out of
+what is charted — see `PlaybackGate`: an earcon's tones are notched out, spoken readback is replaced by
+silence.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from voicechart.audio.gate import PlaybackGate
+from voicechart.audio.gate import MUTE, PlaybackGate
+from voicechart.audio.notch import ToneNotch
 from voicechart.audio.sources import SAMPLE_RATE
 from voicechart.errors import AudioError
 
@@ -146,6 +148,7 @@ class Microphone:
     ) -> None:
         self.spec = device
         self.gate = gate or PlaybackGate()
+        self._notch = ToneNotch(SAMPLE_RATE)
         self._notify = notify or (lambda message: log.warning("%s", message))
         self._block_ms = block_ms
         self._stall_s = stall_s
@@ -240,8 +243,11 @@ class Microphone:
                 return
             pcm = resample(block)
             started = arrived - block.shape[0] / stream.samplerate
-            if self.gate.closed_between(started, arrived):
-                pcm = np.zeros_like(pcm)  # our own earcon or readback: never charted
+            cover = self.gate.cover(started, arrived)
+            if cover == MUTE:
+                pcm = np.zeros_like(pcm)  # our own readback: never charted
+            elif isinstance(cover, tuple):
+                pcm = self._notch(pcm, cover)  # our own earcon's tones out, her voice kept
             if len(pcm):
                 yield pcm
 

@@ -34,13 +34,25 @@ def _gap(ms: int) -> np.ndarray:
     return np.zeros(RATE * ms // 1000, dtype=np.float32)
 
 
+_HIGH, _LOW, _FALL_FROM, _FALL_TO = 1320.0, 880.0, 660.0, 440.0
+
+
 def render(earcon: Earcon) -> np.ndarray:
     """The earcon as 16 kHz mono float32."""
     if earcon is Earcon.ACCEPTED:
-        return _tone(1320, 70)
+        return _tone(_HIGH, 70)
     if earcon is Earcon.DEEP_POCKET:
-        return np.concatenate([_tone(880, 90), _gap(60), _tone(880, 90)])
-    return np.concatenate([_tone(660, 160), _tone(440, 220)])
+        return np.concatenate([_tone(_LOW, 90), _gap(60), _tone(_LOW, 90)])
+    return np.concatenate([_tone(_FALL_FROM, 160), _tone(_FALL_TO, 220)])
+
+
+def tones(earcon: Earcon) -> tuple[float, ...]:
+    """The pure tones `render(earcon)` is made of (the microphone notches them out while it plays)."""
+    if earcon is Earcon.ACCEPTED:
+        return (_HIGH,)
+    if earcon is Earcon.DEEP_POCKET:
+        return (_LOW,)
+    return (_FALL_FROM, _FALL_TO)
 
 
 def earcon_for(status: str, commands: list[dict[str, Any]]) -> Earcon | None:
