@@ -13,6 +13,12 @@ named). The chart is scored against the exam that was dictated. Levers are switc
     digit-first  a prompt whose examples start with bare triplets (nothing to leak "Tooth" from)
     n-best       the grammar and the chart choose among the beam's 5 hypotheses
     hold         a flagged utterance that was clearly N tooth sides of values holds their place
+    ask where    depths said without a tooth while the cursor is lost are refused and the tooth asked for
+                 (the repeat with the tooth charts them where they belong) instead of charted and marked
+    cursor kept  an unclear utterance with no number-like or cursor-command-like word in any reading leaves
+                 the cursor trusted (values after it need no mark for where they go)
+    guess        a word not understood that is clearly a misspelt finding or site word ("black mid",
+                 "nobility 2") is taken for it when that makes the utterance understood; marked for review
     gates        confidence floors and margins per kind of utterance, calibrated on the dev voices
     base-2nd     uncertain utterances recognized again by Whisper base (the note model)
 
@@ -41,7 +47,7 @@ from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, speec
 from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
-from voicechart.dictation.choose import Choice, choose, spoken_sides
+from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -156,6 +162,9 @@ class Lever:
     gates: Gates = OLD_GATES
     second_pass: bool = False
     second_gates: Gates | None = None  # the gates on the second pass's reading (None: the first's)
+    cursor_kept: bool = True  # an unclear utterance with nothing cursor-like in it leaves the cursor trusted
+    guess: bool = True  # a finding or site word the recognizer misspelt is guessed (and marked)
+    ask_where: bool = True  # depths without a tooth while the cursor is lost: refused, the tooth asked for
 
 
 @dataclass(slots=True)
@@ -192,6 +201,7 @@ def replay(
         path_order=exam.order,
         numbering=exam.numbering,
         rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in sorted(missing)],
+        ask_where_when_lost=lever.ask_where,
     )
     utterances = flagged = second_passes = second_accepted = 0
     for k in range(len(exam.spoken)):
@@ -248,7 +258,10 @@ def _one(
         return "noise", used_second, took_second
     low = verdict.reason if verdict.status == "low_confidence" else ""
     sides = spoken_sides(transcript) if lever.hold else 0
-    decision = decide(session, choice.interpretation, low_confidence=low, spoken_sides=sides)
+    moves = may_move_cursor(transcript) if lever.cursor_kept else True
+    decision = decide(
+        session, choice.interpretation, low_confidence=low, spoken_sides=sides, may_move_cursor=moves
+    )
     return decision.status, used_second, took_second
 
 
@@ -256,9 +269,9 @@ def _judge(
     session: ExamSession, transcript: Transcript, lever: Lever, exam: CorpusExam
 ) -> tuple[Choice, Any]:
     if lever.n_best:
-        choice = choose(transcript, exam.numbering, session.fits)
+        choice = choose(transcript, exam.numbering, session.fits, guess_words=lever.guess)
         return choice, judge_choice(transcript, choice, lever.gates)
-    interpretation = interpret(transcript.text, exam.numbering)
+    interpretation = interpret(transcript.text, exam.numbering, guess_words=lever.guess)
     choice = Choice(transcript.hypotheses[0], interpretation, 0, 10.0)
     g = lever.gates
     floor = g.depths if interpretation.has_numbers else g.commands
@@ -432,11 +445,15 @@ def gates_main() -> None:
     print(json.dumps(out["gates"]))
 
 
+_BEFORE = {"cursor_kept": False, "guess": False, "ask_where": False}
 LEVERS = (
-    Lever("shipped prompt, top hypothesis", config="shipped", n_best=False, hold=False),
-    Lever("digit-first prompt, top hypothesis", n_best=False, hold=False),
-    Lever("+ n-best chosen by grammar and chart", hold=False),
-    Lever("+ hold the place of an unclear tooth side"),
+    Lever("shipped prompt, top hypothesis", config="shipped", n_best=False, hold=False, **_BEFORE),
+    Lever("digit-first prompt, top hypothesis", n_best=False, hold=False, **_BEFORE),
+    Lever("+ n-best chosen by grammar and chart", hold=False, **_BEFORE),
+    Lever("+ hold the place of an unclear tooth side", **_BEFORE),
+    Lever("+ ask for the tooth while the cursor is lost", cursor_kept=False, guess=False),
+    Lever("+ cursor kept after an unclear utterance with nothing cursor-like", guess=False),
+    Lever("+ misspelt finding and site words guessed (marked)"),
 )
 
 

@@ -15,7 +15,7 @@ from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import HEARD_PART_NOTE, decide, heard_part
 from voicechart.exam.path import Position, ToothSide
 from voicechart.exam.resume import JournaledUtterance, replay
-from voicechart.exam.session import LOST_NOTE, PARTIAL_NOTE, UNCLEAR_AFTER_NOTE, ExamSession
+from voicechart.exam.session import LOST_NOTE, PARTIAL_NOTE, UNCLEAR_AFTER_NOTE, WHERE_NOTE, ExamSession
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 
 
@@ -49,9 +49,12 @@ def test_the_words_before_an_unclear_one_are_charted_and_the_utterance_stays_fla
     assert not session.rows.get((SequenceType.BLEED_SUP_PLAQ_CALC, 3))  # "bleeding" lost its sites
     edits = decision.outcome.edits if decision.outcome else ()
     assert {e.tooth for e in edits if e.sequence_type is SequenceType.PROBING} == {2, 3}
-    # what followed is unknown: depths from the cursor are marked until a tooth is named
-    decide(session, interpret("4 4 4"))
-    assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 4)
+    # what followed is unknown: depths without a tooth are refused (which tooth?) until a tooth is named
+    refused = decide(session, interpret("4 4 4"))
+    assert refused.status == "flagged" and WHERE_NOTE in refused.flags
+    assert probing(session, 4) == (BLANK,) * 6
+    decide(session, interpret("tooth 4 facial 4 4 4"))
+    assert probing(session, 4)[:3] == (4, 4, 4) and not notes_on(session, SequenceType.PROBING, 4)
 
 
 def test_nothing_is_charted_when_the_unclear_words_come_first_or_something_else_precedes_them() -> None:
@@ -138,8 +141,8 @@ def test_unclear_words_that_may_hold_a_number_leave_the_cursor_uncertain() -> No
         session = new_exam()
         decide(session, interpret(text))
         assert probing(session, 2)[:3] == (4, 2, 3), text
-        decide(session, interpret("2 2 2"))
-        assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 3), text
+        assert decide(session, interpret("2 2 2")).status == "flagged", text  # which tooth?
+        assert probing(session, 3) == (BLANK,) * 6, text
 
 
 def test_a_finding_on_a_named_side_whose_sites_were_lost_is_not_charted_on_the_whole_side() -> None:
@@ -153,7 +156,7 @@ def test_a_finding_on_a_named_side_whose_sites_were_lost_is_not_charted_on_the_w
 
 def test_a_repeat_that_is_again_partly_heard_keeps_the_findings_marked() -> None:
     session = new_exam()
-    said = "tooth 2 facial 3 2 4, bleeding on tooth 2 facial distal, suppulation on tooth 2 facial distal"
+    said = "tooth 2 facial 3 2 4, bleeding on tooth 2 facial distal, supplication on tooth 2 facial distal"
     for _ in range(2):  # the first hearing and a repeat, both losing "suppuration"
         assert HEARD_PART_NOTE in decide(session, interpret(said)).flags
     assert UNCLEAR_AFTER_NOTE in notes_on(session, SequenceType.BLEED_SUP_PLAQ_CALC, 2)

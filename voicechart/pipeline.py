@@ -27,7 +27,7 @@ from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
 from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
 from voicechart.clips import write_clip
-from voicechart.dictation.choose import choose, spoken_sides
+from voicechart.dictation.choose import choose, may_move_cursor, spoken_sides
 from voicechart.dictation.commands import (
     Depths,
     Flag,
@@ -553,7 +553,11 @@ class Pipeline:
                     avg_logprob=choice.hypothesis.avg_logprob,
                 )  # fmt: skip
         decision = decide(
-            session, interpretation, low_confidence=low_confidence, spoken_sides=spoken_sides(transcript)
+            session,
+            interpretation,
+            low_confidence=low_confidence,
+            spoken_sides=spoken_sides(transcript),
+            may_move_cursor=may_move_cursor(transcript),
         )
         return _Step(
             decision.status,

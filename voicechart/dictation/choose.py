@@ -59,12 +59,14 @@ def choose(
     fits: FitsChart | None = None,
     *,
     window: float = WINDOW,
+    guess_words: bool = True,
 ) -> Choice:
     """The reading to act on, among the transcript's hypotheses (best first). Readings scored more than
-    `window` below the top one are not considered."""
+    `window` below the top one are not considered. A reading understood only by guessing a word
+    (voicechart.dictation.guess) comes after every reading understood as it was heard."""
     readings = []
     for rank, hypothesis in enumerate(transcript.hypotheses):
-        interpretation = _interpret(hypothesis.text, numbering)
+        interpretation = _interpret(hypothesis.text, numbering, guess_words=guess_words)
         readings.append((rank, hypothesis, interpretation))
     accepted = [
         r for r in readings if r[2].accepted and r[1].avg_logprob >= readings[0][1].avg_logprob - window
@@ -73,10 +75,10 @@ def choose(
         rank, hypothesis, interpretation = readings[0]
         return Choice(hypothesis, interpretation, rank, NO_RIVAL_MARGIN)
 
-    def preference(reading: tuple[int, Hypothesis, Interpretation]) -> tuple[int, int]:
+    def preference(reading: tuple[int, Hypothesis, Interpretation]) -> tuple[bool, int, int]:
         rank, _, interpretation = reading
         fitting = fits is None or fits(interpretation.commands)
-        return (0 if fitting else 1, rank)
+        return (bool(interpretation.guessed), 0 if fitting else 1, rank)
 
     rank, hypothesis, interpretation = min(accepted, key=preference)
     rival = next((h for _, h, i in accepted if i.commands != interpretation.commands), None)
@@ -117,3 +119,45 @@ def _value_count(text: str) -> int | None:
         elif tok.text not in {"and", "then"}:
             return None
     return count or None
+
+
+CURSOR_WORDS = frozenset(
+    {
+        "tooth", "skip", "skipped", "missing", "go", "switch", "select", "next", "previous", "undo",
+        "scratch", "cancel", "delete", "correction", "correct", "facial", "buccal", "lingual", "side",
+        "sides", "other", "where", "resume",
+    }
+)  # fmt: skip
+"""Words of the commands that move the cursor or change what was charted (DICTATION.md): a triplet's numbers
+aside, "skip", "tooth 5", "next", "lingual", "scratch that", "where was I"."""
+
+SIMILAR = 0.75
+"""How alike (difflib's ratio) a heard word must be to one of CURSOR_WORDS to count as it ("ship": "skip")."""
+
+
+def may_move_cursor(transcript: Transcript) -> bool:
+    """Whether an utterance that was not understood could have been one that moves the cursor: any of its
+    readings holds a number-like word (a triplet? "tooth 5"?) or a word like one of CURSOR_WORDS. When none
+    does ("capitalist mesial", "start virial and man", "black mid"), the cursor is where it was and the
+    values that follow need no mark for where they go."""
+    return any(could_move_cursor(h.text) for h in transcript.hypotheses)
+
+
+def _has_word_like(text: str, vocabulary: frozenset[str]) -> bool:
+    import difflib
+
+    _, tokens = tokenize(text)
+    return any(
+        token.text in vocabulary
+        or (
+            len(token.text) >= 3
+            and any(difflib.SequenceMatcher(None, token.text, word).ratio() >= SIMILAR for word in vocabulary)
+        )
+        for token in tokens
+    )
+
+
+def could_move_cursor(text: str) -> bool:
+    """Whether these words hold a number-like word or a word like one of CURSOR_WORDS."""
+    _, tokens = tokenize(text)
+    return any(t.is_number or t.homophone is not None for t in tokens) or _has_word_like(text, CURSOR_WORDS)

@@ -262,6 +262,20 @@ class Interpretation:
     commands: tuple[Command, ...] = ()
     rejected: tuple[Rejected, ...] = ()
     has_numbers: bool = False  # a number was heard: the stricter confidence threshold applies
+    guessed: tuple[tuple[int, str], ...] = ()  # (word index, finding or site word it was taken for)
+
+    def guessed_notes(self) -> dict[int, str]:
+        """For each command (by position) that holds a guessed word: the review mark saying what was heard."""
+        notes: dict[int, str] = {}
+        for position, command in enumerate(self.commands):
+            heard = [
+                (self.words[i], word)
+                for i, word in self.guessed
+                if command.span.start <= i < command.span.end
+            ]
+            if heard:
+                notes[position] = "; ".join(f"heard “{w}”, taken for {word}: check it" for w, word in heard)
+        return notes
 
     @property
     def is_chatter(self) -> bool:

@@ -67,6 +67,7 @@ from voicechart.dictation.commands import (
     Step,
     Undo,
 )
+from voicechart.dictation.guess import guess
 from voicechart.dictation.numbering import Numbering, to_universal, valid_range
 from voicechart.dictation.tokens import Token, tokenize, word_offsets
 
@@ -765,7 +766,21 @@ def split_depths(tok: Token) -> list[int]:
     return [int(d) for d in tok.digits]
 
 
-def interpret(text: str, numbering: Numbering = "universal") -> Interpretation:
-    """Parse one utterance's transcript. Total: every input yields an Interpretation."""
+def interpret(text: str, numbering: Numbering = "universal", *, guess_words: bool = True) -> Interpretation:
+    """Parse one utterance's transcript. Total: every input yields an Interpretation. Words that were not
+    understood are guessed as finding or site words (voicechart.dictation.guess) when that makes the whole
+    utterance understood; `guessed` then names them, and what they chart is marked for review
+    (`guess_words` False: no guessing, to measure what it gives)."""
     words, tokens = tokenize(text)
-    return _Parser(text, words, tokens, numbering).parse()
+    first = _Parser(text, words, tokens, numbering).parse()
+    if not first.rejected or not guess_words:
+        return first
+    unclear = {i for r in first.rejected for i in range(r.span.start, r.span.end)}
+    guesses = {t.index: g for t in tokens if t.index in unclear and (g := guess(t.text)) is not None}
+    if not guesses:
+        return first
+    guessed_tokens = [replace(t, text=guesses[t.index]) if t.index in guesses else t for t in tokens]
+    second = _Parser(text, words, guessed_tokens, numbering).parse()
+    if not second.accepted:
+        return first
+    return replace(second, guessed=tuple(sorted(guesses.items())))

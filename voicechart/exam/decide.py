@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from voicechart.dictation.choose import could_move_cursor
 from voicechart.dictation.commands import (
     Command,
     Depths,
@@ -21,12 +22,19 @@ from voicechart.dictation.commands import (
     SiteDepth,
     Skip,
 )
-from voicechart.dictation.tokens import tokenize
 from voicechart.exam.session import ExamSession, Outcome
 
 HEARD_PART_NOTE = "charted what came before it"
 """Part of a flag reason: the utterance was charted up to the words that were not understood (see
 `chart_heard_part`); the journal's resume replays it the same way."""
+
+CURSOR_KEPT_NOTE = "nothing in it could have moved the cursor"
+"""Part of a flag reason: no reading of the utterance held a number or a word of a command that moves the
+cursor (voicechart.dictation.choose.may_move_cursor), the cursor stays trusted; the resume does the same."""
+
+UNCONFIRMED_REASON = "values charted just before are marked for review"
+"""Part of a flag reason: the utterance might have been "undo" or a correction, so what was charted just
+before it is marked; the resume marks it again only then."""
 
 CHARTING = (Depths, SiteDepth, Skip, Flag, Recession, Mucogingival, Furcation, Mobility)
 """Commands that may be charted from the heard part of an utterance: values on the path. Commands that
@@ -55,11 +63,13 @@ def decide(
     *,
     low_confidence: str = "",
     spoken_sides: int = 0,
+    may_move_cursor: bool = True,
 ) -> Decision:
     """Apply an interpretation to the session, or flag it. `session` may be None before any command was
     accepted (nothing to apply to yet); `low_confidence` is the recognizer's reason to distrust the text;
     `spoken_sides` is how many tooth sides of depths the utterance clearly was (voicechart.dictation.choose),
-    whose place a flagged utterance then holds instead of losing the cursor."""
+    whose place a flagged utterance then holds instead of losing the cursor; `may_move_cursor` False: no
+    reading of it could have moved the cursor, so a flagged utterance leaves it trusted."""
     if interpretation.is_chatter:
         return Decision("transcript_only")
     if session is not None and session.paused:
@@ -82,14 +92,19 @@ def decide(
             if held.held:
                 return Decision("flagged", [*reasons, held.flagged], held)
         if session is not None:
+            if not may_move_cursor:
+                session.note_not_understood(cursor_uncertain=False)
+                return Decision("flagged", [*(reasons or ["not understood"]), CURSOR_KEPT_NOTE])
             unconfirmed = session.note_not_understood(cursor_uncertain=True)
             if unconfirmed:
-                reasons.append("values charted just before are marked for review: " + ", ".join(unconfirmed))
+                reasons.append(f"{UNCONFIRMED_REASON}: " + ", ".join(unconfirmed))
         return Decision("flagged", reasons or ["not understood"])
-    outcome = session.apply(interpretation.commands)
+    outcome = session.apply(interpretation.commands, guessed=interpretation.guessed_notes())
     if outcome.flagged and not outcome.applied:
         had_depths = any(isinstance(c, Depths) for c in interpretation.commands)
-        session.note_not_understood(cursor_uncertain=had_depths)
+        session.note_not_understood(
+            cursor_uncertain=had_depths, may_take_back=False
+        )  # understood: not "undo"
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)
 
@@ -128,19 +143,11 @@ def _cut_short(command: Command) -> bool:
     return isinstance(command, Flag) and not command.parts  # "bleeding on tooth 9 lingual" + unclear words
 
 
-def _sites_lost_at_the_end(interpretation: Interpretation) -> bool:
-    """The unclear words end the utterance, hold nothing number-like, and follow a finding that lost its
-    sites to them ("…, 2 2 3, bleeding interclock signal"): the words lost were where that finding goes, not
-    a triplet, "skip" or "undo", so the cursor is still where it was."""
-    first_unclear = _first_unclear(interpretation)
-    before = [c for c in interpretation.commands if c.span.end <= first_unclear]
-    if len(before) != len(interpretation.commands) or not before:
-        return False  # something was understood after the unclear words
-    last = before[-1]
-    if not isinstance(last, Flag) or last.parts:
-        return False
-    _, tokens = tokenize(" ".join(interpretation.words[first_unclear:]))
-    return not any(t.is_number or t.homophone is not None for t in tokens)
+def _nothing_moving_after(interpretation: Interpretation) -> bool:
+    """The words from the first unclear one to the end hold nothing number-like and nothing like a command
+    that moves the cursor ("…, 2 2 3, bleeding interclock signal", "…, 3 1 2, capitalist mesial"): what was
+    lost there was a finding or its sites, not a triplet, "skip" or "undo", so the cursor is where it was."""
+    return not could_move_cursor(" ".join(interpretation.words[_first_unclear(interpretation) :]))
 
 
 def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Outcome | None:
@@ -155,7 +162,7 @@ def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Ou
     if not heard or not (anchored or session.cursor_trusted) or not session.fits(heard):
         return None  # values said from a cursor in doubt wait for the repeat with the tooth
     outcome = session.apply(heard, unclear_after=True)
-    if _sites_lost_at_the_end(interpretation):
+    if _nothing_moving_after(interpretation):
         session.forget_last_site()
     else:
         session.lose_cursor()

@@ -20,7 +20,7 @@ from typing import Any
 from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
-from voicechart.exam.decide import HEARD_PART_NOTE, chart_heard_part
+from voicechart.exam.decide import CURSOR_KEPT_NOTE, HEARD_PART_NOTE, UNCONFIRMED_REASON, chart_heard_part
 from voicechart.exam.session import HELD_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
@@ -74,10 +74,11 @@ def replay(session: ExamSession, utterances: Iterable[JournaledUtterance], numbe
     for utt in utterances:
         count += 1
         if utt.status == "applied":
-            commands = interpret(utt.text, numbering).commands
+            interpretation = interpret(utt.text, numbering)
             if session.paused:  # as decide: only "resume listening" is taken from a paused utterance
-                commands = (ResumeListening(),)
-            session.apply(commands)
+                session.apply((ResumeListening(),))
+            else:
+                session.apply(interpretation.commands, guessed=interpretation.guessed_notes())
             charting = True
         elif utt.status == "flagged" and charting and not utt.flag_reason.startswith(NOT_OPENED):
             _flagged(session, utt, numbering)
@@ -91,12 +92,19 @@ def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering
     held = held_sides(utt.flag_reason)
     if held and session.hold(held, utt.flag_reason).held:
         return
+    if CURSOR_KEPT_NOTE in utt.flag_reason.split("; "):
+        session.note_not_understood(cursor_uncertain=False)
+        return
     interpretation = interpret(utt.text, numbering)
     commands = interpretation.commands
-    if interpretation.accepted and not session.applies(commands):  # refused by the session
-        session.note_not_understood(cursor_uncertain=any(isinstance(c, Depths) for c in commands))
-    else:  # not understood, or not trusted
-        session.note_not_understood(cursor_uncertain=True)
+    if interpretation.accepted and not session.applies(commands):  # refused by the session: not "undo"
+        session.note_not_understood(
+            cursor_uncertain=any(isinstance(c, Depths) for c in commands), may_take_back=False
+        )
+    else:  # not understood, or not trusted; what came before was marked only if it might have been "undo"
+        session.note_not_understood(
+            cursor_uncertain=True, may_take_back=UNCONFIRMED_REASON in utt.flag_reason
+        )
 
 
 def held_sides(flag_reason: str) -> int:

@@ -11,7 +11,7 @@ depths charted from the cursor are written but flagged for review, never silentl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from voicechart.dictation.commands import (
@@ -71,6 +71,7 @@ OVERWRITE_NOTE = "replaced {old} mm charted before without 'correction'"
 UNCLEAR_AFTER_NOTE = "words after this finding were not understood: a finding may be missing"
 PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
 LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
+WHERE_NOTE = "which tooth? After what was not understood I am not sure where you are: say it with the tooth"
 HELD_NOTE = "not charted: its values were not heard clearly; say them again with the tooth"
 
 
@@ -92,6 +93,7 @@ class _Cursorish:
     run_start: Position | None = None  # where that run began (the first site of a tooth side)
     run_closed: bool = False  # a finding came after the run: its tooth side is over (see _close_run)
     doubted: bool = False  # the last utterance charted was marked for where its values went
+    unheard: bool = False  # lost because an utterance was not understood (not a tooth named off the path)
 
 
 @dataclass(slots=True)
@@ -146,7 +148,12 @@ class ExamSession:
         rows: Iterable[MeasureRow] = (),
         previous: Iterable[MeasureRow] = (),
         readback_enabled: bool = True,
+        ask_where_when_lost: bool = True,
     ) -> None:
+        """`ask_where_when_lost`: depths said without a tooth while the cursor is lost are refused and the
+        tooth asked for (WHERE_NOTE), not charted where the cursor may be and marked (False: the latter,
+        kept to measure the difference in bench/corpus_eval.py)."""
+        self.ask_where_when_lost = ask_where_when_lost
         self.path_order: PathOrder = path_order
         self.numbering: Numbering = numbering
         self._sides = tooth_sides(path_order)
@@ -160,6 +167,7 @@ class ExamSession:
         self._run_start: Position | None = None
         self._run_closed = False
         self._doubted = False
+        self._unheard = False
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
         self._undo: list[_Entry] = []
         self.last_site: tuple[ToothSide, SitePart] | None = None
@@ -204,13 +212,16 @@ class ExamSession:
         part = site_order(self.path_order, ts)[self.cursor.site_index]
         return f"{self.name(ts)} {part.value}"
 
-    def note_not_understood(self, *, cursor_uncertain: bool) -> list[str]:
+    def note_not_understood(self, *, cursor_uncertain: bool, may_take_back: bool = True) -> list[str]:
         """An utterance was flagged and not charted. A finding without a tooth ("bleeding distal") must not
         land on the tooth charted before it. And when it is unknown what was said (a triplet? "undo"?
-        "skip"?), the cursor may be off: depths from the cursor are flagged until a tooth is named."""
+        "skip"?), the cursor may be off: depths from the cursor are flagged until a tooth is named. Unless
+        it cannot have been "undo" or a correction (`may_take_back` False: it was understood), what was
+        charted just before is marked for review."""
         self.last_site = None
         self.lost = self.lost or cursor_uncertain
-        if not cursor_uncertain or not self._undo:
+        self._unheard = self._unheard or cursor_uncertain
+        if not cursor_uncertain or not may_take_back or not self._undo:
             return []
         # it may have been "undo" or a correction of what was charted just before: mark that for review
         cells = []
@@ -285,7 +296,7 @@ class ExamSession:
         where it is. Returns an empty Outcome when the cursor is not at the start of a tooth side. "Undo" or
         "scratch that" right after takes the hold back (the cursor returns to the held side): what was just
         said is what people take back, not the values charted before it."""
-        if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1:
+        if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1 or self.lost:
             return Outcome()
         held: list[ToothSide] = []
         before = self._where()
@@ -316,16 +327,24 @@ class ExamSession:
         cursor may be off, so depths from it are marked until a tooth is named, and a finding without a tooth
         does not land on the last site. What was charted stays as it is."""
         self.last_site = None
-        self.lost = True
+        self.lost = self._unheard = True
 
     def forget_last_site(self) -> None:
         self.note_not_understood(cursor_uncertain=False)
 
     # --- applying ------------------------------------------------------------------------------------------
-    def apply(self, commands: Sequence[Command], *, unclear_after: bool = False) -> Outcome:
+    def apply(
+        self,
+        commands: Sequence[Command],
+        *,
+        unclear_after: bool = False,
+        guessed: Mapping[int, str] | None = None,
+    ) -> Outcome:
         """Apply an utterance's commands atomically. `unclear_after`: these are the heard part of an utterance
         whose later words were not understood; the findings they set are marked, since the words that were
-        lost may have added to the same sites ("bleeding distal, [plaque distal]")."""
+        lost may have added to the same sites ("bleeding distal, [plaque distal]"). `guessed`: review marks
+        for the commands (by position) built on a guessed word (Interpretation.guessed_notes)."""
+        guessed = guessed or {}
         if self.paused and not any(isinstance(c, ResumeListening) for c in commands):
             return Outcome(ignored=True, speak=False)
         state_before = self._snapshot_all()
@@ -336,7 +355,9 @@ class ExamSession:
         notes: list[str] = []
         speak = False
         try:
-            for command in commands:
+            for position, command in enumerate(commands):
+                if self._unheard and self.ask_where_when_lost and _depths_from_the_cursor(command):
+                    raise CommandError(WHERE_NOTE)  # "which tooth?": never charted where it may not belong
                 entry = _Entry({}, {}, self._where())
                 expected = self._teeth_in_play()
                 text = self._apply_one(command, entry, notes)
@@ -349,6 +370,8 @@ class ExamSession:
                     note = FINDING_ON_FLAGGED_NOTE
                 elif isinstance(command, FINDINGS) and unclear_after:
                     note = UNCLEAR_AFTER_NOTE
+                elif position in guessed:
+                    note = guessed[position]
                 # every site it wrote, changed or not: writing a site resets its marks, so a value set again
                 # (a repeat, a bleeding flag already there) would otherwise lose the mark it had
                 sites = dict.fromkeys([*self._changed_sites(entry), *entry.flags]) if note else {}
@@ -357,6 +380,7 @@ class ExamSession:
                 for key, before in entry.rows.items():
                     rows_before.setdefault(key, before)
                 entry.description = text
+                self._unheard = self._unheard and self.lost  # a tooth named: found again
                 if not isinstance(command, NOT_UNDONE):
                     entries.append(entry)
                 speak |= not isinstance(command, Depths | SiteDepth) or self.readback_enabled
@@ -462,12 +486,13 @@ class ExamSession:
             self._run_start,
             self._run_closed,
             self._doubted,
+            self._unheard,
         )
 
     def _set_where(self, where: _Cursorish) -> None:
         self.cursor, self.last_site, self.lost = where.cursor, where.last_site, where.lost
         self._run, self._run_start, self._run_closed = where.run, where.run_start, where.run_closed
-        self._doubted = where.doubted
+        self._doubted, self._unheard = where.doubted, where.unheard
 
     def _set_row(self, entry: _Entry, row: MeasureRow) -> None:
         key = (row.sequence_type, row.tooth)
@@ -917,9 +942,10 @@ class ExamSession:
         self.held.update(undone.held)
         for ts in undone.holds:
             self.held.pop(ts, None)
-        lost_now = self.lost
+        lost_now, unheard_now = self.lost, self._unheard
         self._set_where(undone.before)
         self.lost = self.lost or lost_now  # undoing a command does not tell where the speaker is
+        self._unheard = self._unheard or unheard_now
         return f"undone: {undone.description}"
 
     def summary(self) -> str:
@@ -963,8 +989,9 @@ class ExamSession:
 
 
 def _is_about_value(note: str) -> bool:
-    """Notes that doubt a value itself (a ≥ 10 mm pocket, a big change since the last exam)."""
-    return "misheard (nine" in note or note.endswith("mm last exam")
+    """Notes that doubt a value itself (a ≥ 10 mm pocket, a big change since the last exam, a finding word
+    guessed from what was heard)."""
+    return "misheard (nine" in note or note.endswith("mm last exam") or note.startswith("heard “")
 
 
 def _is_about_position(note: str) -> bool:
@@ -975,6 +1002,10 @@ def _is_about_position(note: str) -> bool:
 def _named_elsewhere(command: Command, expected: frozenset[int], lost: bool) -> bool:
     tooth = getattr(command, "tooth", None)
     return tooth is not None and not lost and bool(expected) and tooth not in expected
+
+
+def _depths_from_the_cursor(command: Command) -> bool:
+    return isinstance(command, Depths | SiteDepth) and not _names_a_tooth(command)
 
 
 def _names_a_tooth(command: Command) -> bool:

@@ -1,0 +1,63 @@
+"""Guessing a finding or site word the recognizer misspelt: "black mid" → plaque mid, "nobility 2" →
+mobility 2, "interroximal" → interproximal.
+
+Only words the grammar did not understand are guessed, only as one of the finding and site words (never a
+number, a tooth or a command that moves the cursor), only when one word is clearly the closest in spelling
+as it sounds, and only when the guess makes the whole utterance understood. What is charted from a guess is
+marked for review, naming the word that was heard.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+TARGETS = (
+    "plaque", "calculus", "bleeding", "suppuration", "mesial", "distal", "interproximal", "mobility",
+    "recession", "furcation", "gingival", "mucogingival", "junction",
+)  # fmt: skip
+"""The words a misheard word may be taken for: findings, sites and measures."""
+
+SIMILAR = 0.75
+"""How alike (difflib's ratio, on the words as they sound) a heard word and its guess must be."""
+
+LEAD = 0.1
+"""How much closer the guess must be than the next closest word."""
+
+MIN_LETTERS = 4
+
+_SOUNDS = (
+    ("ph", "f"),
+    ("que", "k"),
+    ("qu", "k"),
+    ("ck", "k"),
+    ("c", "k"),
+    ("x", "ks"),
+    ("z", "s"),
+    ("y", "i"),
+)
+
+
+def _as_it_sounds(word: str) -> str:
+    for spelling, sound in _SOUNDS:
+        word = word.replace(spelling, sound)
+    return re.sub(r"(.)\1+", r"\1", word)  # doubled letters sound once
+
+
+_TARGET_SOUNDS = tuple((_as_it_sounds(t), t) for t in TARGETS)
+
+
+def guess(word: str) -> str | None:
+    """The finding or site word `word` most likely was, or None when none is clearly it."""
+    if len(word) < MIN_LETTERS or not word.isalpha() or word in TARGETS:
+        return None
+    sound = _as_it_sounds(word)
+    scored = sorted(
+        (
+            (difflib.SequenceMatcher(None, sound, target_sound).ratio(), target)
+            for target_sound, target in _TARGET_SOUNDS
+        ),
+        reverse=True,
+    )
+    (best, target), (second, _) = scored[0], scored[1]
+    return target if best >= SIMILAR and best - second >= LEAD else None
