@@ -404,11 +404,14 @@ def load_gates() -> Gates:
 
 
 def gates_main() -> None:
-    """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST)."""
+    """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST), each candidate
+    replayed as the product is used (a flagged utterance repeated with the tooth; the repeats' recognitions
+    are made on demand and cached). `--no-repeats`: first hearings only."""
     _, count = _args()
     recognitions = Recognitions()
     exams = [e for e in selected("dev", count) if "--cached" not in sys.argv or recognitions.has(e)]
     get = recognitions.get
+    retries = 0 if "--no-repeats" in sys.argv else RETRIES
     grids = {
         "depths": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
         "depths_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
@@ -423,9 +426,9 @@ def gates_main() -> None:
             scored = []
             for value in grid:
                 candidate = replace(gates, **{name: value})
-                # without repeats: each candidate would need its own repeats recognized; the first hearing
-                # of every utterance is what the gates judge
-                t = totals(replay(e, Lever("gates", gates=candidate), get, retries=0) for e in exams)
+                # as the product is used: a flagged utterance repeated with the tooth (what a refusal costs
+                # depends on the repeat); `--no-repeats`: the first hearings alone
+                t = totals(replay(e, Lever("gates", gates=candidate), get, retries=retries) for e in exams)
                 scored.append((t["utility"], value, t))
             best = max(scored, key=lambda s: (s[0], -abs(s[1])))
             gates = replace(gates, **{name: best[1]})
@@ -437,6 +440,7 @@ def gates_main() -> None:
     out = {
         "gates": {f: getattr(gates, f) for f in fields},
         "dev_exams": len(exams),
+        "repeats": retries,
         "wrong_cost": WRONG_COST,
         "review_cost": REVIEW_COST,
         "search": history,
@@ -458,11 +462,11 @@ LEVERS = (
 
 
 def levers_main() -> None:
-    """The lever table: each lever on the first hearing of every utterance (no repeats, so every lever is
-    judged on the same audio), then the product as it is used, a flagged utterance repeated with the tooth,
-    on the test voices, with its breakdown. `--cached`: only the exams already recognized whole (the
-    repeats they need are recognized here); `--no-repeats` as well for a quick look; `--test-only`: the
-    lever rows on the test voices only."""
+    """The lever table: each lever as the product is used, a flagged utterance repeated once with the tooth
+    (every lever hears the same recordings: each utterance's first hearing and its one repeat; asking for
+    the tooth only pays through the repeat), then the product's breakdown on the test voices. `--cached`:
+    only the exams already recognized whole (the repeats they need are recognized here); `--no-repeats`:
+    first hearings only; `--test-only`: the lever rows on the test voices only."""
     _, count = _args()
     recognitions = Recognitions()
     cached = "--cached" in sys.argv
@@ -476,11 +480,12 @@ def levers_main() -> None:
     report: dict[str, Any] = {"levers": {}}
     final: list[ExamResult] = []
     splits = ("test",) if "--test-only" in sys.argv else ("dev", "test")
+    retries = 0 if "--no-repeats" in sys.argv else RETRIES
     for lever in levers:
         for split in splits:
             exams = [e for e in selected(split, count) if not cached or recognitions.has(e)]
             results = [
-                replay(e, lever, recognitions.get, base.get if base else None, retries=0) for e in exams
+                replay(e, lever, recognitions.get, base.get if base else None, retries=retries) for e in exams
             ]
             t = totals(results)
             report["levers"].setdefault(lever.name, {})[split] = t
@@ -488,15 +493,13 @@ def levers_main() -> None:
             print(lines[-1], flush=True)
     product = levers[-1]
     exams = [e for e in selected("test", count) if not cached or recognitions.has(e)]
-    retries = 0 if "--no-repeats" in sys.argv else RETRIES
     final = [replay(e, product, recognitions.get, base.get if base else None, retries=retries) for e in exams]
     t = totals(final)
     report["product_test"] = t
-    lines.append(
-        "| **all of the above, a flagged utterance repeated with the tooth** | test " + row_md("", t)[3:]
-    )
+    lines.append("| **the product: all of the above** | test " + row_md("", t)[3:])
     sections = [
-        "## Levers, one at a time (dev: tuned on; test: reported)",
+        "## Levers, one at a time, a flagged utterance repeated once with the tooth (dev: tuned on; test: "
+        "reported)",
         "",
         *lines,
         "",
