@@ -15,6 +15,7 @@ apart the two are is the surest sign the recognizer was torn between two charts;
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,21 +144,17 @@ def may_move_cursor(transcript: Transcript) -> bool:
     return any(could_move_cursor(h.text) for h in transcript.hypotheses)
 
 
-def _has_word_like(text: str, vocabulary: frozenset[str]) -> bool:
-    import difflib
-
+def could_move_cursor(text: str) -> bool:
+    """Whether these words hold a number-like word or a word like one of CURSOR_WORDS."""
     _, tokens = tokenize(text)
     return any(
-        token.text in vocabulary
-        or (
-            len(token.text) >= 3
-            and any(difflib.SequenceMatcher(None, token.text, word).ratio() >= SIMILAR for word in vocabulary)
-        )
+        token.is_number
+        or token.homophone is not None
+        or token.text in CURSOR_WORDS
+        or (len(token.text) >= 3 and any(_alike(token.text, word) for word in CURSOR_WORDS))
         for token in tokens
     )
 
 
-def could_move_cursor(text: str) -> bool:
-    """Whether these words hold a number-like word or a word like one of CURSOR_WORDS."""
-    _, tokens = tokenize(text)
-    return any(t.is_number or t.homophone is not None for t in tokens) or _has_word_like(text, CURSOR_WORDS)
+def _alike(heard: str, word: str) -> bool:
+    return difflib.SequenceMatcher(None, heard, word).ratio() >= SIMILAR
