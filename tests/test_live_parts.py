@@ -336,6 +336,32 @@ def test_an_unplugged_microphone_is_reported_and_capture_resumes_when_it_returns
     assert any("microphone back" in m for m in messages)
 
 
+def test_listening_is_announced_once_the_microphone_captures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Listening" (the cue to speak) comes when the device is capturing, not before it is opened: words
+    said in between would be lost."""
+    from voicechart.audio import microphone
+
+    fake = _FakePortAudio()
+    monkeypatch.setattr(microphone, "_sounddevice", lambda: fake)
+    opened: list[_FakeStream] = []
+    make_stream = fake.InputStream
+    monkeypatch.setattr(fake, "InputStream", lambda **kw: opened.append(make_stream(**kw)) or opened[-1])
+    announced: list[bool] = []
+    mic = microphone.Microphone(
+        "Headset", stall_s=0.1, retry_s=0.05, on_capturing=lambda: announced.append(opened[-1].active)
+    )
+    chunks = iter(mic)
+    assert not announced  # nothing opened yet
+    next(chunks)
+    assert announced == [True]  # once, with the stream running
+    fake.present = False
+    threading.Timer(0.5, lambda: setattr(fake, "present", True)).start()
+    for _ in range(5):
+        next(chunks)
+    mic.stop()
+    assert announced == [True]  # not again when a device comes back
+
+
 def test_a_missing_device_gets_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
     from voicechart.audio import microphone
     from voicechart.errors import AudioError

@@ -318,7 +318,6 @@ def _run(
     from voicechart.render import render_chart
     from voicechart.runner import (
         build_pipeline,
-        is_live_source,
         load_transcriber,
         open_connector,
         source_chunks,
@@ -338,6 +337,7 @@ def _run(
     try:
         if pat_num is None:
             pat_num = _patient_in_operatory(connector, operatory, err=as_json)
+        listening = f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop."
         for source in sources:
             pipeline = build_pipeline(
                 settings,
@@ -359,11 +359,8 @@ def _run(
                 gate=gate,
                 notify=_notify,
                 resume=pipeline.resume_offset,
+                on_listening=lambda: typer.echo(listening, err=True),  # a microphone: once it captures
             )
-            if is_live_source(source):
-                typer.echo(
-                    f"Listening (patient {pat_num}); say “end exam” or press Ctrl-C to stop.", err=True
-                )
             try:
                 for result in pipeline.run(chunks):
                     results.append(result)

@@ -111,12 +111,16 @@ def source_chunks(
     gate: PlaybackGate | None = None,
     notify: Callable[[str], None] | None = None,
     resume: Callable[[np.ndarray], int] | None = None,
+    on_listening: Callable[[], None] | None = None,
 ) -> Iterable[np.ndarray]:
     """'-' = raw s16le 16 kHz mono on stdin (or a named pipe's path); 'mic' = the configured input device,
     'mic:NAME' = that device (name or index); anything else = an audio file. `resume` says where in a file
-    to start (Pipeline.resume_offset: after what a dead process already journaled)."""
+    to start (Pipeline.resume_offset: after what a dead process already journaled). `on_listening` is called
+    when a live source is ready to be spoken into: a microphone once it is capturing, stdin or a pipe now."""
     if source == "-":
         chunks: Iterator[np.ndarray] = stream_chunks(sys.stdin.buffer)
+        if on_listening is not None:
+            on_listening()
         return chunks  # stdin is paced by whoever writes it
     if source == "mic" or source.startswith("mic:"):
         from voicechart.audio.microphone import Microphone
@@ -124,9 +128,12 @@ def source_chunks(
         device = (
             source[4:] if source.startswith("mic:") else (settings.audio.input_device if settings else "")
         )
-        return Microphone(device, gate=gate, notify=notify)  # iterable, and stopped when reading ends
+        # iterable, and stopped when reading ends
+        return Microphone(device, gate=gate, notify=notify, on_capturing=on_listening)
     path = Path(source)
     if path.is_fifo():
+        if on_listening is not None:
+            on_listening()
         return _fifo_chunks(path)
     pcm = decode_file(path)
     chunks = array_chunks(pcm[resume(pcm) :] if resume is not None else pcm)

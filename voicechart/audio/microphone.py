@@ -145,8 +145,12 @@ class Microphone:
         stall_s: float = 0.5,
         retry_s: float = 1.0,
         silent_notice_s: float = 10.0,
+        on_capturing: Callable[[], None] | None = None,
     ) -> None:
+        """`on_capturing` is called once, when the device is first actually capturing (what is said from then
+        on is heard): the moment to tell the hygienist to speak."""
         self.spec = device
+        self._on_capturing = on_capturing
         self.gate = gate or PlaybackGate()
         self._notch = ToneNotch(SAMPLE_RATE)
         self._notify = notify or (lambda message: log.warning("%s", message))
@@ -177,6 +181,9 @@ class Microphone:
             if lost:
                 self._notify(f"microphone back: {self.device.name}. Go on where you were.")
                 lost = False
+            if self._on_capturing is not None:
+                self._on_capturing()
+                self._on_capturing = None
             try:
                 yield from self._read(stream, resample)
             finally:
