@@ -53,6 +53,36 @@ def test_a_claim_is_all_or_nothing_and_lapses(tmp_path: Path, journal_url: str) 
     journal.close()
 
 
+def test_a_claim_left_by_a_process_that_died_here_is_taken_at_once(tmp_path: Path, journal_url: str) -> None:
+    """A process killed mid-write leaves its claim; the next run on this machine must not wait out the lease
+    (the exam would end with the edit still waiting). A live process's claim, and another machine's, wait."""
+    import os
+    import subprocess
+    import sys
+
+    from voicechart.journal.claims import died_here, new_owner, this_host
+
+    journal = Journal(journal_url)
+    ids = _edits(journal, "pms", 1, range(1, 4))
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a process of this machine that has ended
+    dead = f"{this_host()}/{child.pid}/0"
+    alive = f"{this_host()}/{os.getppid()}/0"
+    elsewhere = f"another-host/{child.pid}/0"
+    assert died_here(dead) and not died_here(alive) and not died_here(elsewhere) and not died_here("a1b2")
+    assert not died_here(new_owner()) and len(new_owner()) <= 32  # this process; fits the journal's column
+    for held, taken in ((dead, True), (alive, False), (elsewhere, False)):
+        journal.release("chart_edit", ids, "someone")
+        with journal.engine.begin() as conn:
+            conn.execute(
+                sa.update(ChartEditRow)
+                .where(ChartEditRow.id.in_(ids))
+                .values(claim=held, claimed_at=dt.datetime.now(dt.UTC))
+            )
+        assert journal.claim("chart_edit", ids, new_owner(), lease_s=60) is taken, held
+    journal.close()
+
+
 def test_outboxes_draining_one_journal_at_once_write_each_row_once(tmp_path: Path, journal_url: str) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'pms.db'}", connect_args={"check_same_thread": False})
     create_sandbox(engine)

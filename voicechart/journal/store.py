@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from voicechart import audit as audit_chain
 from voicechart.dictation.commands import Command, command_json
 from voicechart.exam.edits import ChartEdit
+from voicechart.journal.claims import died_here
 from voicechart.journal.tables import (
     AuditRow,
     ChartEditRow,
@@ -243,18 +244,28 @@ class Journal:
 
     def claim(self, table: str, ids: list[int], owner: str, *, lease_s: float) -> bool:
         """Take pending edits (table "chart_edit") or a note ("pms_note") for one outbox to write: all of
-        them, atomically, or none (another outbox is writing some; its claim lapses after `lease_s`)."""
+        them, atomically, or none (another outbox is writing some; its claim lapses after `lease_s`, or at
+        once when its process died on this machine: voicechart.journal.claims)."""
         model = ChartEditRow if table == "chart_edit" else PmsNoteRow
         now = utcnow()
         lapsed = now - dt.timedelta(seconds=lease_s)
         try:
             with self._session() as s, s.begin():
+                held = s.scalars(
+                    select(model.claim).where(model.id.in_(ids), model.claim != "", model.claim != owner)
+                ).all()
+                dead = [other for other in set(held) if died_here(other)]
                 result: CursorResult[Any] = s.execute(  # type: ignore[assignment]
                     update(model)
                     .where(
                         model.id.in_(ids),
                         model.pms_status == "pending",
-                        or_(model.claim == "", model.claim == owner, model.claimed_at < lapsed),
+                        or_(
+                            model.claim == "",
+                            model.claim == owner,
+                            model.claimed_at < lapsed,
+                            model.claim.in_(dead),
+                        ),
                     )
                     .values(claim=owner, claimed_at=now)
                     .execution_options(synchronize_session=False)

@@ -13,7 +13,8 @@ outbox --flush`) picks up where this one stopped.
 - Several outboxes may drain one journal (one per operatory in a station, the review app's, a `listen` in
   another process): each claims what it writes (`Journal.claim`), all of a row's waiting edits or none, so two
   never write the same row at once (two POSTs of one periomeasure row would leave it twice in the PMS). A
-  claim lapses after `CLAIM_LEASE_S`, so edits claimed by a process that died are written by another.
+  claim lapses after `CLAIM_LEASE_S`, so edits claimed by a process that died are written by another (at once
+  when it died on this machine).
 - Someone else's edit is never overwritten silently: before a row is written, the PMS's row must still be
   what the session last put there (or found there); if another user changed it meanwhile (in Open Dental,
   or another operatory charting the same patient), the edit is marked "rejected" as a conflict for a person
@@ -33,11 +34,11 @@ import logging
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.errors import PmsError, PmsThrottled, PmsUnavailable
+from voicechart.journal.claims import new_owner
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import ChartEditRow, PmsNoteRow
 from voicechart.pms.connector import PmsConnector
@@ -112,7 +113,7 @@ class Outbox:
         self.last_error = ""
         self.pending = 0
         self._lock = threading.Lock()  # one drain at a time
-        self.owner = uuid.uuid4().hex  # this outbox's name on the rows it claims
+        self.owner = new_owner()  # this outbox's name on the rows it claims (machine, process, random)
         self._siblings_checked: dict[int, float] = {}  # exam → when it was last checked for a second exam
 
     # --- one pass ------------------------------------------------------------------------------------------
