@@ -151,10 +151,10 @@ def test_the_gate_covers_playback_and_its_tail_only() -> None:
     gate = PlaybackGate(tail_s=0.2)
     t = time.perf_counter()
     gate.playing(0.1, start=t)
-    assert gate.closed_between(t + 0.05, t + 0.08)
-    assert gate.closed_between(t + 0.25, t + 0.28)  # the tail
-    assert not gate.closed_between(t + 0.31, t + 0.34)
-    assert not gate.closed_between(t - 1.0, t - 0.1)
+    assert gate.cover(t + 0.05, t + 0.08) is not None
+    assert gate.cover(t + 0.25, t + 0.28) is not None  # the tail
+    assert gate.cover(t + 0.31, t + 0.34) is None
+    assert gate.cover(t - 1.0, t - 0.1) is None
 
 
 def test_the_gate_notches_earcon_tones_and_mutes_speech() -> None:

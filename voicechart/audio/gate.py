@@ -36,10 +36,6 @@ class PlaybackGate:
             horizon = time.perf_counter() - 60.0
             self._spans = [s for s in self._spans if s.end > horizon]
 
-    def closed_between(self, start: float, end: float) -> bool:
-        """Does any playback (with its tail) overlap the audio captured between `start` and `end`?"""
-        return self.cover(start, end) is not None
-
     def cover(self, start: float, end: float) -> str | tuple[float, ...] | None:
         """What to do with the audio captured between `start` and `end`: None (nothing played), `MUTE`
         (speech was played), or the tones to notch out."""

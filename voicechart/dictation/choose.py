@@ -15,13 +15,13 @@ apart the two are is the surest sign the recognizer was torn between two charts;
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicechart.asr.transcriber import Hypothesis, Transcript
 from voicechart.dictation.commands import Command, Depths, Interpretation
+from voicechart.dictation.guess import SIMILAR, likeness
 from voicechart.dictation.interpreter import interpret, split_depths
 from voicechart.dictation.numbering import Numbering
 from voicechart.dictation.tokens import tokenize
@@ -132,9 +132,6 @@ CURSOR_WORDS = frozenset(
 """Words of the commands that move the cursor or change what was charted (DICTATION.md): a triplet's numbers
 aside, "skip", "tooth 5", "next", "lingual", "scratch that", "where was I"."""
 
-SIMILAR = 0.75
-"""How alike (difflib's ratio) a heard word must be to one of CURSOR_WORDS to count as it ("ship": "skip")."""
-
 
 def may_move_cursor(transcript: Transcript) -> bool:
     """Whether an utterance that was not understood could have been one that moves the cursor: any of its
@@ -151,10 +148,6 @@ def could_move_cursor(text: str) -> bool:
         token.is_number
         or token.homophone is not None
         or token.text in CURSOR_WORDS
-        or (len(token.text) >= 3 and any(_alike(token.text, word) for word in CURSOR_WORDS))
+        or (len(token.text) >= 3 and any(likeness(token.text, word) >= SIMILAR for word in CURSOR_WORDS))
         for token in tokens
-    )
-
-
-def _alike(heard: str, word: str) -> bool:
-    return difflib.SequenceMatcher(None, heard, word).ratio() >= SIMILAR
+    )  # a word like one of them counts ("ship": "skip")

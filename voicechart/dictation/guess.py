@@ -19,7 +19,8 @@ TARGETS = (
 """The words a misheard word may be taken for: findings, sites and measures."""
 
 SIMILAR = 0.75
-"""How alike (difflib's ratio, on the words as they sound) a heard word and its guess must be."""
+"""How alike (`likeness`) a heard word and the word it is taken for must be (here on the words as they sound;
+voicechart.dictation.choose uses it for words like a cursor-moving command's)."""
 
 LEAD = 0.1
 """How much closer the guess must be than the next closest word."""
@@ -44,6 +45,11 @@ def _as_it_sounds(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)  # doubled letters sound once
 
 
+def likeness(heard: str, word: str) -> float:
+    """How alike two words are spelt, 0–1 (difflib's ratio: twice the letters in common over both lengths)."""
+    return difflib.SequenceMatcher(None, heard, word).ratio()
+
+
 _TARGET_SOUNDS = tuple((_as_it_sounds(t), t) for t in TARGETS)
 
 
@@ -53,10 +59,7 @@ def guess(word: str) -> str | None:
         return None
     sound = _as_it_sounds(word)
     scored = sorted(
-        (
-            (difflib.SequenceMatcher(None, sound, target_sound).ratio(), target)
-            for target_sound, target in _TARGET_SOUNDS
-        ),
+        ((likeness(sound, target_sound), target) for target_sound, target in _TARGET_SOUNDS),
         reverse=True,
     )
     (best, target), (second, _) = scored[0], scored[1]
