@@ -408,7 +408,7 @@ def gates_main() -> None:
     replayed as the product is used (a flagged utterance repeated with the tooth; the repeats' recognitions
     are made on demand and cached). `--no-repeats`: first hearings only."""
     _, count = _args()
-    recognitions = Recognitions()
+    recognitions = Recognitions(configs=("digit",))  # the product's prompt only
     exams = [e for e in selected("dev", count) if "--cached" not in sys.argv or recognitions.has(e)]
     get = recognitions.get
     retries = 0 if "--no-repeats" in sys.argv else RETRIES
@@ -551,7 +551,7 @@ def product_main() -> None:
         VOICECHART_CORPUS_DIR=… python -m bench product exams=7,46,… --cached
     """
     _, count = _args()
-    recognitions = Recognitions()
+    recognitions = Recognitions(configs=("digit",))  # the product's prompt only
     cached = "--cached" in sys.argv
     lever = Lever("product", gates=load_gates())
     report: dict[str, Any] = {}

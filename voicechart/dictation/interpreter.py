@@ -246,13 +246,82 @@ class _Parser:
         )
 
     def _misheard_tooth(self) -> bool:
-        tok, nxt, side = self.peek(), self.peek(1), self.peek(2)
-        if not (tok is not None and (tok.number == 2 or tok.homophone == 2) and tok.digits in {"", "2"}):
-            return False
-        if nxt is None or not nxt.is_number or side is None or side.text not in SIDE_WORDS:
+        if not self._tooth_heard_as_two():
             return False
         self.pos += 1
         return True
+
+    def _tooth_heard_as_two(self, ahead: int = 0) -> bool:
+        """ "2 14 lingual", "to 14 lingual": a tooth and a side named, "tooth" heard as "two"."""
+        tok, nxt, side = self.peek(ahead), self.peek(ahead + 1), self.peek(ahead + 2)
+        if not (tok is not None and (tok.number == 2 or tok.homophone == 2) and tok.digits in {"", "2"}):
+            return False
+        return nxt is not None and nxt.is_number and side is not None and side.text in SIDE_WORDS
+
+    def _on_tooth_heard_apart(self) -> int | None:
+        """The tooth of "on tooth 13" as the recognizer splits it: "onto 13", "on to 13", "on 2 13", or
+        "on 213" run together. Consumes up to the tooth's number and returns it (Universal, or None when
+        it is not a tooth: then nothing is consumed)."""
+        text, nxt, after = self.peek_text(), self.peek(1), self.peek(2)
+        if text == "onto" and nxt is not None and nxt.is_number:
+            skip = 1
+        elif self._on_tooth_as_numbers() or (  # "1 2 13 facial", "on 2 13", "on to 13"
+            text == "on"
+            and nxt is not None
+            and (nxt.homophone == 2 or nxt.digits == "2" or nxt.text == "two")
+            and after is not None
+            and after.is_number
+        ):
+            skip = 2
+        elif text == "on" and nxt is not None and len(nxt.digits) == 3 and nxt.digits[0] == "2":
+            tooth = to_universal(int(nxt.digits[1:]), self.numbering)  # "on 230": "on tooth 30"
+            if tooth is None or to_universal(int(nxt.digits), self.numbering) is not None:
+                return None
+            self.pos += 2
+            return tooth
+        else:
+            return None
+        number = self.toks[self.pos + skip].number
+        assert number is not None
+        combined = self._tens_and_unit(skip)  # "onto 20 4 facial"
+        tooth = to_universal(combined or number, self.numbering)
+        if tooth is None:
+            return None
+        self.pos += skip + (2 if combined else 1)
+        return tooth
+
+    def _on_heard_as_one(self) -> bool:
+        """After a finding's values, "1 tooth 7 facial" with nothing to probe after it: "on tooth 7", the
+        "on" heard as "one" (a tooth named before its depths starts them instead)."""
+        if self.pos == 0 or self.peek_text() != "tooth" or self._starts_depths_on_a_tooth():
+            return False
+        one = self.toks[self.pos - 1]
+        return one.number == 1 and one.digits in {"", "1"}
+
+    def _on_tooth_as_numbers(self) -> bool:
+        """ "1 2 13 facial" after a finding: "on tooth 13 facial", "on" heard as "one" and "tooth" as "two".
+        Only where a side follows, or a number that cannot be a depth ends the utterance ("mobility 2 1 2
+        25"): otherwise "1 2 3" is a triplet."""
+        one, two, tooth, after = self.peek(), self.peek(1), self.peek(2), self.peek(3)
+        if one is None or one.number != 1 or one.digits not in {"", "1"}:
+            return False
+        if two is None or not (two.homophone == 2 or two.digits == "2" or two.text == "two"):
+            return False
+        if tooth is None or tooth.number is None:
+            return False
+        if after is not None and after.text in SIDE_WORDS:
+            return True
+        return tooth.number > MAX_DEPTH and after is None
+
+    def _tens_and_unit(self, ahead: int = 0) -> int | None:
+        """ "20 4" where a tooth is named ("tooth twenty four", written as two numbers): 24, when what
+        follows is not another number (then "20" is the tooth and "4" a depth)."""
+        tens, unit, after = self.peek(ahead), self.peek(ahead + 1), self.peek(ahead + 2)
+        if tens is None or unit is None or tens.digits not in {"20", "30", "40"} or len(unit.digits) != 1:
+            return None
+        if unit.number is None or not 1 <= unit.number <= 9 or (after is not None and after.is_number):
+            return None
+        return int(tens.digits) + unit.number
 
     def _mgj_words(self) -> bool:
         """ "MGJ", "M G J", "mucogingival junction", "muco gingival junction": consumed if present."""
@@ -346,6 +415,9 @@ class _Parser:
             return None
         assert tok.number is not None
         spoken = tok.number
+        if (combined := self._tens_and_unit()) is not None:  # "tooth 20 4 lingual"
+            spoken = combined
+            self.pos += 1
         self.pos += 1
         nxt = self.peek()
         if (  # FDI read digit by digit: "tooth one four"
@@ -393,7 +465,8 @@ class _Parser:
         ahead = 1
         while (tok := self.peek(ahead)) is not None and tok.is_number:
             ahead += 1
-        return ahead > 2 or (self.peek_text(ahead) in SIDE_WORDS and self._number_follows(ahead + 1))
+        numbers = ahead - 1 - (1 if self._tens_and_unit(1) is not None else 0)  # "20 4": one number
+        return numbers > 1 or (self.peek_text(ahead) in SIDE_WORDS and self._number_follows(ahead + 1))
 
     def _count_values(self) -> int:
         """How many depth values the number tokens from the cursor on hold (without consuming them)."""
@@ -544,9 +617,15 @@ class _Parser:
         else:
             self.emit(SiteDepth(values[0], parts[0], tooth, side, self.span_from(start)))
 
-    def _values(self) -> list[int] | None:
+    def _values(self, *, target_may_follow: bool = False) -> list[int] | None:
+        """The numbers from the cursor on, as depth-sized values. `target_may_follow`: a finding's values,
+        which stop where "on tooth N" heard as numbers begins ("recession 2 1 2 20 facial")."""
         values: list[int] = []
         while (tok := self.peek()) is not None:
+            if target_may_follow and self._on_tooth_as_numbers():
+                break
+            if values and len(values) % 3 == 0 and self._tooth_heard_as_two():
+                break  # "3 2 4 2 13 facial": the next tooth side, "tooth" heard as "two"
             if tok.is_number:
                 values.extend(split_depths(tok))
             elif tok.homophone is not None and (values or self._number_follows(1) or self._ends_values(1)):
@@ -590,7 +669,9 @@ class _Parser:
         while True:
             text = self.peek_text()
             nxt = self.peek(1)
-            if text == "on" and nxt is not None and nxt.is_number and tooth is None:
+            if tooth is None and (heard_apart := self._on_tooth_heard_apart()) is not None:
+                tooth = heard_apart  # "onto 13", "on to 13", "on 2 13": "on tooth 13"
+            elif text == "on" and nxt is not None and nxt.is_number and tooth is None:
                 self.pos += 1
                 number = self._tooth_number(start)
                 if number is False:
@@ -662,10 +743,12 @@ class _Parser:
                     return
                 values.append(GM_ABOVE_CEJ + above[0])
                 values.extend(above[1:])
-            elif (more := self._values()) is not None:
+            elif (more := self._values(target_may_follow=True)) is not None:
                 values.extend(more)
             else:
                 break
+        if len(values) - 1 in {1, 3} and self._on_heard_as_one():
+            values.pop()  # "recession 3 2 2 1 tooth 7 facial": "on tooth 7"
         depths_start = self.pos
         following: list[int] = []
         if len(values) not in {1, 3}:
