@@ -41,6 +41,27 @@ def test_an_accepted_reading_beats_a_rejected_top() -> None:
     assert choice.rival is None  # every other accepted reading means the same
 
 
+def test_a_reading_cut_short_of_a_better_one_is_not_taken_but_its_heard_part_is_charted() -> None:
+    # the beam heard "bleeding" and more; the third reading is understood only because it stops there
+    transcript = heard(
+        ("5 4 6. Bleeding to that distal.", -0.40),
+        ("5 4 6, bleeding to that distal", -0.45),
+        ("5 4 6. Bleeding.", -0.5),
+    )
+    choice = choose(transcript)
+    assert not choice.interpretation.accepted and choice.rank == 0
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in (1, 2)])
+    decision = decide(session, choice.interpretation)
+    assert decision.status == "flagged"
+    plain = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in (1, 2)])
+    plain.apply(interpret("5 4 6").commands)
+    assert probing(session, 3) == probing(plain, 3) != (BLANK,) * 6  # the depths before the unclear words
+    flags = session.rows.get((SequenceType.BLEED_SUP_PLAQ_CALC, 3))
+    assert flags is None or not any(v > 0 for v in flags.sites)  # no bare "bleeding" put on the last site
+    # a shorter reading the beam scored higher is the beam's own end of speech: taken
+    assert choose(heard(("3 2 4.", -0.2), ("3 2 4, bleeding to that.", -0.6))).interpretation.accepted
+
+
 def test_a_reading_that_fits_the_chart_beats_a_jump_and_is_charted() -> None:
     session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
     transcript = heard(("Tooth 14 lingual 3 2 3", -0.2), ("2 3 2 3 2 3", -0.3))

@@ -9,6 +9,9 @@ eight"). The choice, in order:
    readings that do not (a tooth named away from the cursor, a value replaced, an incomplete tooth side);
 3. then the beam's own order (its score).
 
+A reading that stops where a reading the beam scored higher goes on ("5 4 6. Bleeding." under "5 4 6.
+Bleeding to that distal.") is never chosen: it is understood only because it leaves out what was not.
+
 The rival is the best other accepted reading that means something different (other commands). How far
 apart the two are is the surest sign the recognizer was torn between two charts; the confidence gates use it.
 """
@@ -70,7 +73,11 @@ def choose(
         interpretation = _interpret(hypothesis.text, numbering, guess_words=guess_words)
         readings.append((rank, hypothesis, interpretation))
     accepted = [
-        r for r in readings if r[2].accepted and r[1].avg_logprob >= readings[0][1].avg_logprob - window
+        r
+        for r in readings
+        if r[2].accepted
+        and r[1].avg_logprob >= readings[0][1].avg_logprob - window
+        and not _cut_short(r[2].words, [better[2].words for better in readings[: r[0]]])
     ]
     if not accepted or readings[0][2].is_chatter:  # talk with the patient stays talk
         rank, hypothesis, interpretation = readings[0]
@@ -85,6 +92,14 @@ def choose(
     rival = next((h for _, h, i in accepted if i.commands != interpretation.commands), None)
     margin = hypothesis.avg_logprob - rival.avg_logprob if rival is not None else NO_RIVAL_MARGIN
     return Choice(hypothesis, interpretation, rank, margin, rival)
+
+
+def _cut_short(words: tuple[str, ...], better: list[tuple[str, ...]]) -> bool:
+    """Whether a reading the beam scored higher holds these words and more after them ("5 4 6. Bleeding."
+    below "5 4 6. Bleeding to that distal."): the reading is understood only because it stops before what
+    was not; the beam heard more, so it is not taken (the utterance is then partly heard, and what came
+    before the unclear words can still be charted)."""
+    return any(len(other) > len(words) and other[: len(words)] == words for other in better)
 
 
 MAX_HELD_SIDES = 3
