@@ -85,9 +85,22 @@ def test_a_reading_does_not_win_because_its_values_look_ordinary() -> None:
     assert choice.interpretation.commands == (Depths((3, 2, 7)),)  # 7 vs 2 last exam: marked, not hidden
 
 
-def test_talk_stays_talk_whatever_else_the_beam_guessed() -> None:
-    choice = choose(heard(("how are you doing today", -0.3), ("3 2 4", -0.5)))
-    assert choice.interpretation.is_chatter
+def test_talk_is_never_charted_from_a_lower_reading_but_a_command_heard_as_talk_is_not_ignored() -> None:
+    assert choose(
+        heard(("how are you doing today", -0.3), ("how are you doing to day", -0.5))
+    ).interpretation.is_chatter
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, t, tooth_value=1) for t in (1, 2)])
+    session.apply(interpret("3 2 4").commands)
+    charted = dict(session.rows)
+    choice = choose(
+        heard(("Crap net.", -0.5), ("Scratch net.", -0.6), ("Scratch that.", -0.7)), fits=session.fits
+    )
+    assert not choice.interpretation.commands and not choice.interpretation.is_chatter
+    assert "Scratch that." in choice.interpretation.rejected[0].reason
+    decision = decide(session, choice.interpretation)
+    assert decision.status == "flagged"  # asked again, not taken for talk
+    assert dict(session.rows) == charted  # nothing charted or taken back by a guess
+    assert session.flagged_sites  # the side charted just before is marked: it may have been "scratch that"
 
 
 def test_readings_far_below_the_top_are_not_considered() -> None:

@@ -9,6 +9,10 @@ eight"). The choice, in order:
    readings that do not (a tooth named away from the cursor, a value replaced, an incomplete tooth side);
 3. then the beam's own order (its score).
 
+Talk with the patient is never charted from a lower reading: when the top reading is talk and another is a
+command ("Crap net." over "Scratch that."), the utterance is not understood (flagged, asked again; the
+values charted just before are marked in case it was "scratch that"), never silently taken for talk.
+
 A reading that stops where a reading the beam scored higher goes on ("5 4 6. Bleeding." under "5 4 6.
 Bleeding to that distal.") is never chosen: it is understood only because it leaves out what was not.
 
@@ -20,10 +24,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from voicechart.asr.transcriber import Hypothesis, Transcript
-from voicechart.dictation.commands import Command, Depths, Interpretation
+from voicechart.dictation.commands import Command, Depths, Interpretation, Rejected, Span
 from voicechart.dictation.guess import SIMILAR, likeness
 from voicechart.dictation.interpreter import interpret, split_depths
 from voicechart.dictation.numbering import Numbering
@@ -79,9 +83,14 @@ def choose(
         and r[1].avg_logprob >= readings[0][1].avg_logprob - window
         and not _cut_short(r[2].words, [better[2].words for better in readings[: r[0]]])
     ]
-    if not accepted or readings[0][2].is_chatter:  # talk with the patient stays talk
+    if not accepted:
         rank, hypothesis, interpretation = readings[0]
         return Choice(hypothesis, interpretation, rank, NO_RIVAL_MARGIN)
+    if readings[0][2].is_chatter:  # talk, or a command heard as talk ("Crap net." over "Scratch that.")
+        _, hypothesis, interpretation = readings[0]
+        command = accepted[0][1]
+        torn = Rejected(f"heard as talk, or “{command.text.strip()}”?", Span(0, len(interpretation.words)))
+        return Choice(hypothesis, replace(interpretation, rejected=(torn,)), 0, NO_RIVAL_MARGIN, command)
 
     def preference(reading: tuple[int, Hypothesis, Interpretation]) -> tuple[bool, int, int]:
         rank, _, interpretation = reading
