@@ -282,3 +282,18 @@ def test_scratch_that_after_a_held_side_takes_back_the_hold_not_the_values_befor
     assert not session.held and probing(session, 2)[:3] == (4, 2, 3)  # tooth 2 kept
     decide(session, interpret("5 4 5"))
     assert probing(session, 3)[:3] == (5, 4, 5) and not session.flagged_sites
+
+
+def test_a_number_the_readings_repeat_a_different_number_of_times_is_a_loop_not_values() -> None:
+    gates = Gates(depths=-1.0, findings=-1.0, commands=-1.0)
+    looped = heard(
+        ("Recession 0 0 0 0 0 0 1 2 27 facial.", -0.17),
+        ("Recession 0 0 0 0 0 0 0 0 on tooth 27 facial.", -0.18),
+        ("Recession 0 0 0 0 0 0 0 0 0 0 0 0", -0.20),
+    )
+    choice = choose(looped)
+    verdict = judge_choice(looped, choice, gates)
+    assert verdict.status == "low_confidence" and "repeating itself" in verdict.reason
+    # two healthy sides, heard alike by every reading, are values
+    healthy = heard(("2 2 2, 2 2 2.", -0.2), ("2 2 2 2 2 2.", -0.3), ("2, 2, 2, 2, 2, 2.", -0.4))
+    assert judge_choice(healthy, choose(healthy), gates).status == "ok"

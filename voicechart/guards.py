@@ -91,6 +91,34 @@ def kind_of(interpretation: Interpretation) -> str:
     return "findings" if interpretation.has_numbers else "commands"
 
 
+LOOP_RUN = 4
+"""A number said this many times in a row or more may be the recognizer looping ("0 0 0 0 0 0 0 0")."""
+
+
+def _runs(text: str) -> dict[str, int]:
+    """For each number, its longest run of repeats in the text ("3 2 2 2 2" -> {"3": 1, "2": 4})."""
+    longest: dict[str, int] = {}
+    run, previous = 0, ""
+    for word in _normalized(text).split():
+        run = run + 1 if word == previous else 1
+        previous = word
+        if word.isdigit() or word in NUMBER_WORDS:
+            longest[word] = max(longest.get(word, 0), run)
+    return longest
+
+
+def looping(transcript: Transcript, chosen: str) -> str:
+    """The number the recognizer may have looped on: the chosen reading repeats it LOOP_RUN times or more
+    in a row, and the readings disagree on how many times ("0 0 0 0 0 0 0 0", "0 0 0 0 0 0 0 0 0 0 0 0").
+    Two healthy sides ("2 2 2, 2 2 2") heard alike by every reading are not a loop. Empty when none."""
+    runs = _runs(chosen)
+    counts = [_runs(h.text) for h in transcript.hypotheses]
+    for number, run in runs.items():
+        if run >= LOOP_RUN and len({c.get(number, 0) for c in counts}) > 1:
+            return number
+    return ""
+
+
 def judge_choice(transcript: Transcript, choice: Choice, gates: Gates) -> Verdict:
     """The guards on the reading chosen among the hypotheses: noise and hallucinations on what the beam
     heard first; confidence on the chosen reading, with the floor of its kind."""
@@ -99,6 +127,8 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates) -> Verdic
     heard = judge(transcript, min_avg_logprob=floor, max_no_speech_prob=gates.max_no_speech_prob)
     if heard.status == "noise":
         return heard
+    if choice.interpretation.has_numbers and (number := looping(transcript, choice.text)):
+        return Verdict("low_confidence", f"recognizer repeating itself: how many “{number}”?")
     chosen = choice.hypothesis.avg_logprob
     if chosen < floor:
         return Verdict("low_confidence", f"recognizer unsure (confidence {math.exp(chosen):.2f})")
