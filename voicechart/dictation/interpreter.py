@@ -251,10 +251,10 @@ class _Parser:
         self.pos += 1
         return True
 
-    def _tooth_heard_as_two(self, ahead: int = 0) -> bool:
+    def _tooth_heard_as_two(self) -> bool:
         """ "2 14 lingual", "to 14 lingual": a tooth and a side named, "tooth" heard as "two"."""
-        tok, nxt, side = self.peek(ahead), self.peek(ahead + 1), self.peek(ahead + 2)
-        if not (tok is not None and (tok.number == 2 or tok.homophone == 2) and tok.digits in {"", "2"}):
+        tok, nxt, side = self.peek(), self.peek(1), self.peek(2)
+        if not _sounds_like(tok, 2):
             return False
         return nxt is not None and nxt.is_number and side is not None and side.text in SIDE_WORDS
 
@@ -266,11 +266,7 @@ class _Parser:
         if text == "onto" and nxt is not None and nxt.is_number:
             skip = 1
         elif self._on_tooth_as_numbers() or (  # "1 2 13 facial", "on 2 13", "on to 13"
-            text == "on"
-            and nxt is not None
-            and (nxt.homophone == 2 or nxt.digits == "2" or nxt.text == "two")
-            and after is not None
-            and after.is_number
+            text == "on" and _sounds_like(nxt, 2) and after is not None and after.is_number
         ):
             skip = 2
         elif text == "on" and nxt is not None and len(nxt.digits) == 3 and nxt.digits[0] == "2":
@@ -295,17 +291,14 @@ class _Parser:
         "on" heard as "one" (a tooth named before its depths starts them instead)."""
         if self.pos == 0 or self.peek_text() != "tooth" or self._starts_depths_on_a_tooth():
             return False
-        one = self.toks[self.pos - 1]
-        return one.number == 1 and one.digits in {"", "1"}
+        return _sounds_like(self.toks[self.pos - 1], 1)
 
     def _on_tooth_as_numbers(self) -> bool:
         """ "1 2 13 facial" after a finding: "on tooth 13 facial", "on" heard as "one" and "tooth" as "two".
         Only where a side follows, or a number that cannot be a depth ends the utterance ("mobility 2 1 2
         25"): otherwise "1 2 3" is a triplet."""
-        one, two, tooth, after = self.peek(), self.peek(1), self.peek(2), self.peek(3)
-        if one is None or one.number != 1 or one.digits not in {"", "1"}:
-            return False
-        if two is None or not (two.homophone == 2 or two.digits == "2" or two.text == "two"):
+        tooth, after = self.peek(2), self.peek(3)
+        if not (_sounds_like(self.peek(), 1) and _sounds_like(self.peek(1), 2)):
             return False
         if tooth is None or tooth.number is None:
             return False
@@ -837,6 +830,14 @@ class _Parser:
         first, last = self.unknown[0].index, self.unknown[-1].index
         heard = " ".join(self.words[t.index] for t in self.unknown)
         self.rejected.append(Rejected(f"did not understand “{heard}”", Span(first, last + 1)))
+
+
+def _sounds_like(tok: Token | None, number: int) -> bool:
+    """A word that may be `number` said alone: "2", "two", "to", "too" (not "12" or "twenty")."""
+    if tok is None:
+        return False
+    said = tok.number == number and tok.digits in {"", str(number)}
+    return said or tok.homophone == number
 
 
 def split_depths(tok: Token) -> list[int]:
