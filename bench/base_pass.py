@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.corpus import CorpusExam, corpus_dir, utterance_audio
+from bench.corpus import CorpusExam, corpus_dir, said, utterance_audio
 from bench.corpus_eval import (
     HEADER,
     RESULTS,
@@ -157,13 +157,22 @@ def latency() -> None:
     for model in ("base", "tiny.en"):
         asr = settings.asr.model_copy(update={"model": model})
         transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
-        warm = pcm16_to_float(utterance_audio(by_id[rows[0]["exam"]], rows[0]["k"], named=rows[0]["named"]))
+        warm = pcm16_to_float(
+            utterance_audio(
+                by_id[rows[0]["exam"]],
+                rows[0]["k"],
+                named=rows[0]["named"],
+                where=rows[0].get("where", False),
+            )
+        )
         transcriber.decode(
             transcriber.encode(warm), prompt=settings.asr.initial_prompt, n_best=5, max_new_tokens=64
         )
         encode, decode, total = [], [], []
         for r in rows:
-            audio = pcm16_to_float(utterance_audio(by_id[r["exam"]], r["k"], named=r["named"]))
+            audio = pcm16_to_float(
+                utterance_audio(by_id[r["exam"]], r["k"], named=r["named"], where=r.get("where", False))
+            )
             t0 = time.perf_counter()
             encoded = transcriber.encode(audio)
             t1 = time.perf_counter()
@@ -247,9 +256,9 @@ def _per_utterance(
         exam = by_id.get(row["exam"])
         if exam is None:
             continue
-        k, named = row["k"], row["named"]
-        truth = _meaning(interpret(exam.spoken[k].text(named=named), exam.numbering))
-        first = transcript_of(tiny.get(exam, k, named), "digit", n_best=True)
+        k, named, where = row["k"], row["named"], row.get("where", False)
+        truth = _meaning(interpret(said(exam, k, named=named, where=where), exam.numbering))
+        first = transcript_of(tiny.get(exam, k, named, where=where), "digit", n_best=True)
         second = transcript_of(row, "digit", n_best=True)
         first_choice = choose(first, exam.numbering)
         second_choice = choose(second, exam.numbering)

@@ -173,13 +173,24 @@ def _babble_sources() -> list[np.ndarray]:
 _BABBLE: list[np.ndarray] = []
 
 
-def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False) -> np.ndarray:
+def said(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> str:
+    """What is said for utterance `k`: as first said, "named" (the repeat with the tooth), or `where` (the
+    answer to "which tooth?": its first depths' tooth side alone)."""
+    spoken = exam.spoken[k]
+    return speech_text(spoken.where if where else spoken.text(named=named))
+
+
+def _form(named: bool, where: bool) -> str:
+    return "where" if where else str(named)  # str(named): the cache keys of the first two forms as they were
+
+
+def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> np.ndarray:
     """Utterance `k` of the exam as the recognizer gets it (int16, 16 kHz), rendered once and cached."""
-    path = clip_path(exam, k, named=named)
+    path = clip_path(exam, k, named=named, where=where)
     if path.exists():
         return read_wav(path)
-    text = speech_text(exam.spoken[k].text(named=named))
-    seed = int(hashlib.sha256(f"{exam.id}:{k}:{named}".encode()).hexdigest()[:8], 16)
+    text = said(exam, k, named=named, where=where)
+    seed = int(hashlib.sha256(f"{exam.id}:{k}:{_form(named, where)}".encode()).hexdigest()[:8], 16)
     speech = synthesize(exam.voice, text, exam.rate)
     pad = np.zeros(int(PAD_S * RATE), dtype=np.int16)
     speech = acoustic(np.concatenate([pad, speech, pad]), exam.channel, seed=seed)
@@ -206,12 +217,13 @@ def speech_text(text: str) -> str:
     return _RUN_OF_DIGITS.sub(lambda m: " ".join(m.group()), text)
 
 
-def clip_path(exam: CorpusExam, k: int, *, named: bool = False) -> Path:
-    text = speech_text(exam.spoken[k].text(named=named))
+def clip_path(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> Path:
+    text = said(exam, k, named=named, where=where)
     digest = hashlib.sha256(
         f"{text}|{exam.rate}|{exam.level}|{exam.noise}|{exam.channel}".encode()
     ).hexdigest()
-    return corpus_dir() / "audio" / exam.id / f"{k:03d}{'-named' if named else ''}-{digest[:8]}.wav"
+    form = "-where" if where else "-named" if named else ""
+    return corpus_dir() / "audio" / exam.id / f"{k:03d}{form}-{digest[:8]}.wav"
 
 
 def read_wav(path: Path) -> np.ndarray:

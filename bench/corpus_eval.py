@@ -41,9 +41,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, speech_text, utterance_audio
+from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, said, utterance_audio
 from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
@@ -74,9 +74,10 @@ REVIEW_COST = 0.5  # a value marked for review, or left blank, costs half a valu
 Key = tuple[str, int, bool, str]  # exam id, utterance, named, model
 
 
-def _digest(exam: CorpusExam, k: int, named: bool) -> str:
-    text = speech_text(exam.spoken[k].text(named=named))
-    return hashlib.sha256(f"{exam.id}|{k}|{named}|{text}".encode()).hexdigest()[:12]
+def _digest(exam: CorpusExam, k: int, named: bool, where: bool = False) -> str:
+    text = said(exam, k, named=named, where=where)
+    form = "where" if where else named  # the first two forms' digests as they were
+    return hashlib.sha256(f"{exam.id}|{k}|{form}|{text}".encode()).hexdigest()[:12]
 
 
 class Recognitions:
@@ -112,22 +113,24 @@ class Recognitions:
         """Whether every utterance of the exam (as first said) is recognized already."""
         return all(_digest(exam, k, False) in self.rows for k in range(len(exam.spoken)))
 
-    def get(self, exam: CorpusExam, k: int, named: bool = False) -> dict[str, Any]:
-        digest = _digest(exam, k, named)
+    def get(self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False) -> dict[str, Any]:
+        """Utterance `k` as first said, `named` (repeated with the tooth) or `where` (its tooth side alone,
+        the answer to "which tooth?")."""
+        digest = _digest(exam, k, named, where)
         row = self.rows.get(digest)
         if row is None:
-            row = self._recognize(exam, k, named, digest)
+            row = self._recognize(exam, k, named, where, digest)
             self.rows[digest] = row
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as out:
                 out.write(json.dumps(row) + "\n")
         return row
 
-    def _recognize(self, exam: CorpusExam, k: int, named: bool, digest: str) -> dict[str, Any]:
+    def _recognize(self, exam: CorpusExam, k: int, named: bool, where: bool, digest: str) -> dict[str, Any]:
         transcriber = self.transcriber()
-        audio = pcm16_to_float(utterance_audio(exam, k, named=named))
+        audio = pcm16_to_float(utterance_audio(exam, k, named=named, where=where))
         encoded = transcriber.encode(audio)
-        out: dict[str, Any] = {"digest": digest, "exam": exam.id, "k": k, "named": named}
+        out: dict[str, Any] = {"digest": digest, "exam": exam.id, "k": k, "named": named, "where": where}
         out["encode_s"] = round(encoded.seconds, 4)
         for name, prompt in self.prompts.items():
             started = time.perf_counter()
@@ -183,7 +186,10 @@ class ExamResult:
     second_accepted: int = 0  # second passes whose reading was taken instead of the first
 
 
-Recognize = Callable[[CorpusExam, int, bool], dict[str, Any]]
+class Recognize(Protocol):
+    def __call__(
+        self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False
+    ) -> dict[str, Any]: ...
 
 
 def replay(
@@ -195,7 +201,8 @@ def replay(
     retries: int = RETRIES,
 ) -> ExamResult:
     """The exam as the pipeline would chart it from these recognitions; a flagged utterance is repeated
-    with the tooth named (`retries` times), as the readback asks."""
+    with the tooth named (`retries` times), as the readback asks, or, when the session asked "which
+    tooth?" for depths it keeps waiting, answered with the tooth side alone."""
     missing = exam.exam.missing_known
     session = ExamSession(
         path_order=exam.order,
@@ -208,8 +215,9 @@ def replay(
         truth = interpret(exam.spoken[k].text(), exam.numbering)
         for attempt in range(retries + 1):
             utterances += 1
-            row = recognize(exam, k, attempt > 0)
-            status, used_second, took_second = _one(session, row, lever, exam, k, attempt > 0, second)
+            where = attempt > 0 and session.awaiting_tooth and bool(exam.spoken[k].where)
+            row = recognize(exam, k, attempt > 0, where=where)
+            status, used_second, took_second = _one(session, row, lever, exam, k, attempt > 0, where, second)
             second_passes += used_second
             second_accepted += took_second
             if status == "applied" or truth.is_chatter or session.paused:
@@ -241,6 +249,7 @@ def _one(
     exam: CorpusExam,
     k: int,
     named: bool,
+    where: bool,
     second: Recognize | None,
 ) -> tuple[str, int, int]:
     transcript = transcript_of(row, lever.config, n_best=lever.n_best)
@@ -248,7 +257,7 @@ def _one(
     used_second = took_second = 0
     if verdict.status == "low_confidence" and lever.second_pass and second is not None:
         used_second = 1
-        other = transcript_of(second(exam, k, named), lever.config, n_best=lever.n_best)
+        other = transcript_of(second(exam, k, named, where=where), lever.config, n_best=lever.n_best)
         other_lever = replace(lever, gates=lever.second_gates or lever.gates)
         other_choice, other_verdict = _judge(session, other, other_lever, exam)
         if other_verdict.status == "ok":
@@ -270,7 +279,8 @@ def _judge(
 ) -> tuple[Choice, Any]:
     if lever.n_best:
         choice = choose(transcript, exam.numbering, session.fits, guess_words=lever.guess)
-        return choice, judge_choice(transcript, choice, lever.gates)
+        answering = session.answers(choice.interpretation.commands)
+        return choice, judge_choice(transcript, choice, lever.gates, answering=answering)
     interpretation = interpret(transcript.text, exam.numbering, guess_words=lever.guess)
     choice = Choice(transcript.hypotheses[0], interpretation, 0, 10.0)
     g = lever.gates

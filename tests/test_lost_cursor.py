@@ -5,17 +5,22 @@
 - Otherwise the cursor is lost, and depths said without a tooth are refused with "which tooth?" until a
   tooth is named, rather than charted where the cursor may be: the repeat with the tooth charts them where
   they belong. A tooth named away from the path (understood, only perhaps misheard) still marks what follows.
+- The refused depths wait for the answer: when the next utterance only names a tooth ("tooth 3 facial"), they
+  are charted from there, with what came with them; anything else charted or not understood drops them.
 - A resumed session (the journal's replay) does the same.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from voicechart.asr.transcriber import Hypothesis, Transcript
-from voicechart.dictation.choose import could_move_cursor, may_move_cursor
+from voicechart.dictation.choose import choose, could_move_cursor, may_move_cursor
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import CURSOR_KEPT_NOTE, decide
 from voicechart.exam.resume import JournaledUtterance, replay
 from voicechart.exam.session import LOST_NOTE, WHERE_NOTE, ExamSession
+from voicechart.guards import Gates, judge_choice
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 
 
@@ -107,3 +112,84 @@ def test_a_resumed_session_keeps_and_loses_the_cursor_as_the_live_one_did() -> N
     assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor and rebuilt.lost == live.lost
     assert rebuilt.flagged_sites == live.flagged_sites
     assert rebuilt.cursor_trusted == live.cursor_trusted
+
+
+def lost_after_two_sides() -> ExamSession:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))
+    decide(session, interpret("3 2 grumble"))  # a triplet? "skip"? the cursor is lost
+    assert session.lost
+    return session
+
+
+def test_the_refused_depths_wait_for_the_tooth_and_are_charted_where_it_is_named() -> None:
+    session = lost_after_two_sides()
+    refused = decide(session, interpret("2 2 2, bleeding distal, 3 1 3"))
+    assert refused.status == "flagged" and refused.flags == [WHERE_NOTE] and session.awaiting_tooth
+    assert "say the tooth" in refused.readback and probing(session, 4) == (BLANK,) * 6
+    answer = decide(session, interpret("tooth 4 facial"))
+    assert answer.status == "applied" and not answer.flags
+    assert probing(session, 4)[:3] == (2, 2, 2) and probing(session, 5)[:3] == (3, 1, 3)
+    assert probing(session, 3) == (BLANK,) * 6  # the side that was not understood stays blank
+    bleeding = session.rows[(SequenceType.BLEED_SUP_PLAQ_CALC, 4)].sites
+    assert bleeding[2] & 1  # distal of tooth 4 facial (DB)
+    assert not session.awaiting_tooth and not session.lost
+    assert not [key for key in session.flagged_sites if key[1] in (4, 5)]  # charted as if said with the tooth
+    assert decide(session, interpret("4 4 4")).status == "applied"  # the path goes on from there
+    assert probing(session, 6)[:3] == (4, 4, 4)
+    for _ in range(3):  # "scratch that" takes back one command at a time: 4 4 4, then the answer's
+        assert decide(session, interpret("scratch that")).status == "applied"
+    assert probing(session, 6) == (BLANK,) * 6 and probing(session, 5) == (BLANK,) * 6
+    assert not session.awaiting_tooth  # taken back, not waiting again: "tooth 9" is only a move now
+
+
+def test_only_an_answer_that_names_just_a_tooth_charts_what_waited() -> None:
+    for other in ("4 4 4", "tooth 4 facial 1 1 1", "bleeding distal", "calculus interclock signal"):
+        session = lost_after_two_sides()
+        decide(session, interpret("2 2 2"))
+        assert session.awaiting_tooth
+        decide(session, interpret(other))
+        assert 2 not in probing(session, 4) + probing(session, 3), other  # the waiting values were dropped
+        assert not session.awaiting_tooth or other == "4 4 4", other  # refused again: these wait now
+    session = lost_after_two_sides()
+    decide(session, interpret("2 2 2"))
+    assert decide(session, interpret("Thank you, that is fine.")).status == "transcript_only"
+    assert session.awaiting_tooth  # talk with the patient does not drop them
+    session.fits(interpret("tooth 4 facial").commands)  # nor does a dry run
+    assert session.awaiting_tooth
+    assert decide(session, interpret("tooth 4")).status == "applied" and probing(session, 4)[:3] == (2, 2, 2)
+
+
+def test_a_resumed_session_charts_the_answer_as_the_live_one_did() -> None:
+    live = new_exam()
+    said = ["3 2 4", "3 2 grumble", "2 2 2, bleeding distal", "tooth 4 facial", "3 3 3"]
+    journaled = []
+    for text in said:
+        decision = decide(live, interpret(text))
+        journaled.append(JournaledUtterance(decision.status, text, "; ".join(decision.flags)))
+    assert [j.status for j in journaled] == ["applied", "flagged", "flagged", "applied", "applied"]
+    rebuilt = new_exam()
+    replay(rebuilt, journaled, "universal")
+    assert probing(live, 4)[:3] == (2, 2, 2) and probing(live, 5)[:3] == (3, 3, 3)
+    assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor and rebuilt.lost == live.lost
+    assert rebuilt.flagged_sites == live.flagged_sites
+
+
+def test_an_answer_far_from_where_the_exam_was_is_charted_there_and_marked() -> None:
+    session = lost_after_two_sides()
+    decide(session, interpret("2 2 2"))
+    assert decide(session, interpret("tooth 13 facial")).status == "applied"  # "tooth 4"? 13 is far off
+    assert probing(session, 13)[:3] == (2, 2, 2)
+    assert any("named away from the path" in n for n in marks(session))
+
+
+def test_the_reading_that_answers_near_where_the_exam_was_is_chosen_and_judged_as_depths() -> None:
+    session = lost_after_two_sides()
+    decide(session, interpret("2 2 2"))
+    heard = transcript("Tooth 13 facial.", "Tooth 3 facial.")  # the beam's top is a tooth far off
+    choice = choose(heard, "universal", session.fits)
+    assert choice.text == "Tooth 3 facial." and session.answers(choice.interpretation.commands)
+    gates = Gates(depths=-0.7, findings=-0.2, commands=-0.6)
+    unsure = replace(choice, hypothesis=Hypothesis(choice.text, -0.45))  # confidence 0.64
+    assert judge_choice(heard, unsure, gates).status == "low_confidence"  # as a tooth number alone
+    assert judge_choice(heard, unsure, gates, answering=True).status == "ok"  # as the depths it charts

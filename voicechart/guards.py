@@ -119,10 +119,12 @@ def looping(transcript: Transcript, chosen: str) -> str:
     return ""
 
 
-def judge_choice(transcript: Transcript, choice: Choice, gates: Gates) -> Verdict:
+def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answering: bool = False) -> Verdict:
     """The guards on the reading chosen among the hypotheses: noise and hallucinations on what the beam
-    heard first; confidence on the chosen reading, with the floor of its kind."""
-    kind = kind_of(choice.interpretation)
+    heard first; confidence on the chosen reading, with the floor of its kind. `answering`: the reading only
+    names the tooth that depths refused while the cursor was lost wait for (ExamSession.answers); it is
+    judged as those depths."""
+    kind = "depths" if answering else kind_of(choice.interpretation)
     floor = {"depths": gates.depths, "findings": gates.findings, "commands": gates.commands}[kind]
     heard = judge(transcript, min_avg_logprob=floor, max_no_speech_prob=gates.max_no_speech_prob)
     if heard.status == "noise":

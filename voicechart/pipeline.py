@@ -537,7 +537,8 @@ class Pipeline:
     def _decide(self, transcript: Transcript) -> _Step:
         choice = choose(transcript, self.options.numbering, self.session.fits if self.session else None)
         interpretation = choice.interpretation
-        verdict = judge_choice(transcript, choice, gates_of(self.options))
+        answering = self.session is not None and self.session.answers(interpretation.commands)
+        verdict = judge_choice(transcript, choice, gates_of(self.options), answering=answering)
         if verdict.status == "noise":
             return _Step("noise", [verdict.reason])
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""

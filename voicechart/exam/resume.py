@@ -21,7 +21,7 @@ from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
 from voicechart.exam.decide import CURSOR_KEPT_NOTE, HEARD_PART_NOTE, UNCONFIRMED_REASON, chart_heard_part
-from voicechart.exam.session import HELD_NOTE, ExamSession
+from voicechart.exam.session import HELD_NOTE, WHERE_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
 log = logging.getLogger("voicechart.resume")
@@ -98,6 +98,8 @@ def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering
     interpretation = interpret(utt.text, numbering)
     commands = interpretation.commands
     if interpretation.accepted and not session.applies(commands):  # refused by the session: not "undo"
+        if WHERE_NOTE in utt.flag_reason.split("; "):
+            session.apply(commands)  # refused again: its depths wait for the tooth, as they did
         session.note_not_understood(
             cursor_uncertain=any(isinstance(c, Depths) for c in commands), may_take_back=False
         )

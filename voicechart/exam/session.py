@@ -71,7 +71,10 @@ OVERWRITE_NOTE = "replaced {old} mm charted before without 'correction'"
 UNCLEAR_AFTER_NOTE = "words after this finding were not understood: a finding may be missing"
 PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
 LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
-WHERE_NOTE = "which tooth? After what was not understood I am not sure where you are: say it with the tooth"
+WHERE_NOTE = "which tooth? After what was not understood I am not sure where you are: say the tooth"
+"""Why depths said without a tooth were refused while the cursor is lost. The refused commands wait for the
+answer: a next utterance that only names a tooth ("tooth 8 lingual") charts them there (see
+ExamSession.awaiting_tooth); saying it all again with the tooth works as well."""
 HELD_NOTE = "not charted: its values were not heard clearly; say them again with the tooth"
 
 
@@ -119,6 +122,15 @@ class _State:
     paused: bool
     readback_enabled: bool
     undo: list[_Entry]
+    awaiting: _Awaiting | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Awaiting:
+    """Commands refused only because the cursor was lost (WHERE_NOTE), waiting for the tooth."""
+
+    commands: tuple[Command, ...]
+    guessed: Mapping[int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,7 @@ class ExamSession:
         self._unheard = False
         self._previous = {(r.sequence_type, r.tooth): r for r in previous}
         self._undo: list[_Entry] = []
+        self._awaiting: _Awaiting | None = None
         self.last_site: tuple[ToothSide, SitePart] | None = None
         self.cursor: Position | None = self.first_empty_site()
         self.lost = False
@@ -221,6 +234,8 @@ class ExamSession:
         self.last_site = None
         self.lost = self.lost or cursor_uncertain
         self._unheard = self._unheard or cursor_uncertain
+        if may_take_back:  # not understood at all: not the tooth asked for, so what waited for it is dropped
+            self._awaiting = None
         if not cursor_uncertain or not may_take_back or not self._undo:
             return []
         # it may have been "undo" or a correction of what was charted just before: mark that for review
@@ -298,6 +313,7 @@ class ExamSession:
         said is what people take back, not the values charted before it."""
         if self.cursor is None or self.cursor.site_index != 0 or self.paused or sides < 1 or self.lost:
             return Outcome()
+        self._awaiting = None
         held: list[ToothSide] = []
         before = self._where()
         position: Position | None = self.cursor
@@ -314,6 +330,14 @@ class ExamSession:
             flagged=f"{names}: {HELD_NOTE}",
             held=tuple(held),
         )
+
+    @property
+    def awaiting_tooth(self) -> bool:
+        """Whether the last utterance's depths were refused only because the cursor was lost ("which tooth?")
+        and wait for the answer: if the next utterance only names a tooth ("tooth 8 lingual"), they are
+        charted from there, as if said with it. Anything else that is charted or not understood drops them
+        (talk with the patient and noise do not)."""
+        return self._awaiting is not None
 
     @property
     def cursor_trusted(self) -> bool:
@@ -347,7 +371,11 @@ class ExamSession:
         guessed = guessed or {}
         if self.paused and not any(isinstance(c, ResumeListening) for c in commands):
             return Outcome(ignored=True, speak=False)
+        answered = self._answer(commands)
+        if answered is not None:  # "tooth 8 lingual" after "which tooth?": what waited is charted from there
+            commands, guessed = _said_with_the_tooth(commands[0], answered)
         state_before = self._snapshot_all()
+        self._awaiting = None
         self._new_notes = []
         rows_before: dict[RowKey, MeasureRow | None] = {}
         readbacks: list[str] = []
@@ -387,6 +415,8 @@ class ExamSession:
                 readbacks.append(text)
         except CommandError as exc:
             self._restore(state_before)
+            where = str(exc) == WHERE_NOTE and answered is None
+            self._awaiting = _Awaiting(tuple(commands), dict(guessed)) if where else None
             return Outcome(flagged=str(exc), readback=f"{exc}. Nothing charted.")
         self._undo.extend(entries)
         self._doubted = any(not _is_about_value(n) for n in self._new_notes)
@@ -406,6 +436,20 @@ class ExamSession:
             tuple(notes),
             speak=speak or bool(flagged),
         )
+
+    def answers(self, commands: Sequence[Command]) -> bool:
+        """Whether these commands are the answer to "which tooth?" that waiting depths are charted with: the
+        recognizer's confidence in them is then judged as in those depths."""
+        return self._answer(commands) is not None
+
+    def _answer(self, commands: Sequence[Command]) -> _Awaiting | None:
+        """What waits for the tooth, when these commands are only the answer: a tooth named, nothing else."""
+        if self._awaiting is None or len(commands) != 1:
+            return None
+        command = commands[0]
+        if isinstance(command, GoTo) and command.tooth is not None:  # "tooth 8 lingual (mesial)"
+            return self._awaiting
+        return None
 
     def _apply_one(self, command: Command, entry: _Entry, notes: list[str]) -> str:
         if not isinstance(command, RUN_KEEPERS):
@@ -979,6 +1023,7 @@ class ExamSession:
             self.paused,
             self.readback_enabled,
             list(self._undo),
+            self._awaiting,
         )
 
     def _restore(self, state: _State) -> None:
@@ -986,6 +1031,7 @@ class ExamSession:
         self._set_where(state.where)
         self.started, self.ended, self.paused = state.started, state.ended, state.paused
         self.readback_enabled, self._undo = state.readback_enabled, state.undo
+        self._awaiting = state.awaiting
 
 
 def _is_about_value(note: str) -> bool:
@@ -997,6 +1043,18 @@ def _is_about_value(note: str) -> bool:
 def _is_about_position(note: str) -> bool:
     """Notes that doubt where a value went (not the value itself, like a 10 mm pocket)."""
     return note in (LOST_NOTE, PARTIAL_NOTE, UNCONFIRMED_NOTE) or note.startswith("charted on")
+
+
+def _said_with_the_tooth(answer: Command, awaiting: _Awaiting) -> tuple[tuple[Command, ...], dict[int, str]]:
+    """What waited for the tooth, as if said with the answer's tooth: "tooth 8 lingual" + "2 2 2, bleeding
+    distal" is "tooth 8 lingual 2 2 2, bleeding distal" (a tooth named away from where the exam was is
+    marked, as when said so); an answer naming a site goes there first ("tooth 8 lingual mesial" + "4")."""
+    assert isinstance(answer, GoTo)
+    first, *rest = awaiting.commands
+    if isinstance(first, Depths) and first.tooth is None and not first.correction and answer.part is None:
+        named = replace(first, tooth=answer.tooth, side=answer.side or first.side)
+        return (named, *rest), dict(awaiting.guessed)
+    return (answer, *awaiting.commands), {position + 1: note for position, note in awaiting.guessed.items()}
 
 
 def _named_elsewhere(command: Command, expected: frozenset[int], lost: bool) -> bool:

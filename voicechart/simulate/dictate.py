@@ -70,7 +70,8 @@ def dictate(
     for utterance in spoken:
         for attempt in range(retries + 1):
             utterances += 1
-            heard = hear(utterance.text(named=attempt > 0))
+            asked_where = attempt > 0 and session.awaiting_tooth and bool(utterance.where)
+            heard = hear(utterance.where if asked_where else utterance.text(named=attempt > 0))
             sides = spoken_sides(Transcript(heard, 0.0, 0.0))
             decision = decide(session, interpret(heard, numbering), spoken_sides=sides)
             if decision.status == "applied":

@@ -2,7 +2,8 @@
 
 The renderer walks the probing path the way the session does, so every utterance means exactly the values
 of the exam. Each utterance can also be rendered "named" (every tooth said out loud), which is how a
-hygienist repeats something the system flagged.
+hygienist repeats something the system flagged, and knows the tooth side its depths begin on (`where`),
+which is how she answers "which tooth?".
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ class Phrase:
 @dataclass(slots=True)
 class Spoken:
     phrases: list[Phrase] = field(default_factory=list)
+    where: str = ""
+    """The tooth side its first depths are on, as said in answer to "which tooth?" ("tooth eight lingual");
+    empty when it holds no depths."""
 
     def text(self, *, named: bool = False) -> str:
         return ", ".join(p.named if named else p.flowing for p in self.phrases)
@@ -86,13 +90,16 @@ class _Renderer:
     def tooth(self, tooth: int) -> str:
         return f"tooth {self.number(from_universal(tooth, self.numbering))}"
 
+    def tooth_side(self, ts: ToothSide) -> str:
+        return f"{self.tooth(ts.tooth)} {ts.side.value}"
+
     def filler(self, text: str) -> str:
         if self.rng.random() < self.style.filler_chance:
             return f"{self.rng.choice(FILLERS)} {text}"
         return text
 
     def depths(self, ts: ToothSide, values: list[int], *, say_tooth: bool) -> Phrase:
-        named = f"{self.tooth(ts.tooth)} {ts.side.value} {self.numbers(values)}"
+        named = f"{self.tooth_side(ts)} {self.numbers(values)}"
         return Phrase(self.filler(named if say_tooth else self.numbers(values)), named)
 
     def findings(self, ts: ToothSide) -> list[Phrase]:
@@ -168,12 +175,15 @@ class _Renderer:
                     f"{self.tooth(ts.tooth)} {ts.side.value} {p.value} {self.number(v)}"
                     for p, v in zip(parts, values, strict=True)
                 ]
-                spoken.append(Spoken([Phrase(self.numbers(values[:2]), ", ".join(site_named[:2]))]))
+                first_two = Phrase(self.numbers(values[:2]), ", ".join(site_named[:2]))
+                spoken.append(Spoken([first_two], where=self.tooth_side(ts)))
                 current.phrases.append(Phrase(self.numbers(values[2:]), site_named[2]))
+                current.where = current.where or f"{self.tooth_side(ts)} {parts[2].value}"
             else:
                 if say_tooth:
                     flush()
                 current.phrases.append(self.depths(ts, values, say_tooth=say_tooth))
+                current.where = current.where or self.tooth_side(ts)
             current.phrases.extend(self.findings(ts))
             grade = exam.mobility.get(ts.tooth)
             if grade is not None and ts.tooth not in mobility_said:
