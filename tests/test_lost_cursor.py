@@ -193,3 +193,13 @@ def test_the_reading_that_answers_near_where_the_exam_was_is_chosen_and_judged_a
     unsure = replace(choice, hypothesis=Hypothesis(choice.text, -0.45))  # confidence 0.64
     assert judge_choice(heard, unsure, gates).status == "low_confidence"  # as a tooth number alone
     assert judge_choice(heard, unsure, gates, answering=True).status == "ok"  # as the depths it charts
+
+
+def test_a_tooth_named_far_off_while_lost_charts_all_it_was_said_with_marked() -> None:
+    session = lost_after_two_sides()
+    decision = decide(
+        session, interpret("tooth 13 facial 2 2 2, bleeding distal, 3 3 3")
+    )  # not refused for 3 3 3
+    assert decision.status == "applied"
+    assert probing(session, 13)[:3] == (2, 2, 2) and probing(session, 14)[:3] == (3, 3, 3)
+    assert LOST_NOTE in marks(session) and any("named away from the path" in n for n in marks(session))

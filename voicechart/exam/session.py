@@ -408,7 +408,9 @@ class ExamSession:
                 for key, before in entry.rows.items():
                     rows_before.setdefault(key, before)
                 entry.description = text
-                self._unheard = self._unheard and self.lost  # a tooth named: found again
+                # a tooth named: found again (named off the path the cursor stays lost, but for a tooth
+                # named, not for words unheard: what follows is charted and marked, not refused)
+                self._unheard = self._unheard and self.lost and not _names_a_tooth(command)
                 if not isinstance(command, NOT_UNDONE):
                     entries.append(entry)
                 speak |= not isinstance(command, Depths | SiteDepth) or self.readback_enabled
