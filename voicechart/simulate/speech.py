@@ -1,8 +1,9 @@
 """An exam rendered into what a hygienist says, in the styles DICTATION.md allows.
 
 The renderer walks the probing path the way the session does, so every utterance means exactly the values
-of the exam. Each utterance can also be rendered "named" (every tooth said out loud), which is how a
-hygienist repeats something the system flagged, and knows the tooth side its depths begin on (`where`),
+of the exam. Each utterance can also be rendered "named" (each tooth side said before its depths, and in
+every finding by a hygienist who names teeth often, `Style.names_findings`), which is how a hygienist
+repeats something the system flagged, and knows the tooth side its depths begin on (`where`),
 which is how she answers "which tooth?".
 """
 
@@ -33,6 +34,13 @@ class Style:
     split_chance: float = 0.0  # chance that a triplet is said as "three two" … "four"
     filler_chance: float = 0.0
     skip_style: Literal["skip", "missing", "named"] = "skip"
+
+    @property
+    def names_findings(self) -> bool:
+        """Whether, repeating an utterance with the tooth, she also names it in every finding ("bleeding on
+        tooth 4 facial distal"): only the hygienist who often names teeth anyway; the others name the tooth
+        side before its depths and let the findings follow it, as they do in the flow."""
+        return self.named_every >= 0.3
 
 
 def random_style(rng: random.Random) -> Style:
@@ -106,7 +114,7 @@ class _Renderer:
         exam = self.exam
         order = site_order(self.order, ts)
         columns = [site_column(ts, p) for p in order]
-        where_named = f"on {self.tooth(ts.tooth)} {ts.side.value}"
+        where_named = f" on {self.tooth_side(ts)}" if self.style.names_findings else ""
         out: list[Phrase] = []
         for kind, bit in FLAG_BIT.items():
             parts = [p for p, c in zip(order, columns, strict=True) if exam.flags.get((ts.tooth, c), 0) & bit]
@@ -118,27 +126,27 @@ class _Renderer:
                 sites = "interproximal"
             else:
                 sites = " and ".join(p.value for p in parts)
-            out.append(Phrase(f"{kind.value} {sites}", f"{kind.value} {where_named} {sites}"))
+            out.append(Phrase(f"{kind.value} {sites}", f"{kind.value}{where_named} {sites}"))
         recession = [exam.recession.get((ts.tooth, c)) for c in columns]
         if all(v is not None for v in recession):
             said = self.numbers([v for v in recession if v is not None])
-            out.append(Phrase(f"recession {said}", f"recession {said} {where_named}"))
+            out.append(Phrase(f"recession {said}", f"recession {said}{where_named}"))
         elif recession[1] is not None:
             value = recession[1]
             said = f"plus {self.number(value - 100)}" if value > 100 else self.number(value)
-            out.append(Phrase(f"recession {said}", f"recession {said} {where_named}"))
+            out.append(Phrase(f"recession {said}", f"recession {said}{where_named}"))
         mgj = [exam.mgj.get((ts.tooth, c)) for c in columns]
         mgj_word = "M G J" if ts.tooth % 2 else "mucogingival junction"  # both ways, without a draw
         if all(v is not None for v in mgj):
             said = self.numbers([v for v in mgj if v is not None])
-            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said} {where_named}"))
+            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said}{where_named}"))
         elif mgj[1] is not None:
             said = self.number(mgj[1])
-            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said} {where_named}"))
+            out.append(Phrase(f"{mgj_word} {said}", f"{mgj_word} {said}{where_named}"))
         grade = exam.furcation.get((ts.tooth, columns[1]))
         if grade is not None:
             out.append(
-                Phrase(f"furcation grade {self.number(grade)}", f"furcation grade {grade} {where_named}")
+                Phrase(f"furcation grade {self.number(grade)}", f"furcation grade {grade}{where_named}")
             )
         return out
 
@@ -191,7 +199,8 @@ class _Renderer:
                 current.phrases.append(
                     Phrase(
                         f"mobility {self.number(grade)}",
-                        f"mobility {self.number(grade)} on {self.tooth(ts.tooth)}",
+                        f"mobility {self.number(grade)}"
+                        + (f" on {self.tooth(ts.tooth)}" if style.names_findings else ""),
                     )
                 )
             sides_in_breath += 1
