@@ -258,14 +258,16 @@ class _Parser:
             return False
         return nxt is not None and nxt.is_number and side is not None and side.text in SIDE_WORDS
 
-    def _on_tooth_heard_apart(self) -> int | None:
+    def _on_tooth_heard_apart(self, *, as_numbers: bool = True) -> int | None:
         """The tooth of "on tooth 13" as the recognizer splits it: "onto 13", "on to 13", "on 2 13", or
-        "on 213" run together. Consumes up to the tooth's number and returns it (Universal, or None when
-        it is not a tooth: then nothing is consumed)."""
+        "on 213" run together; `as_numbers`: also "1 2 13 facial" (not where a finding's values may come
+        next: "recession 1, tooth 19 lingual 3 2 4" heard "recession 1 to 19 lingual 3 2 4"). Consumes up
+        to the tooth's number and returns it (Universal, or None when it is not a tooth: then nothing is
+        consumed)."""
         text, nxt, after = self.peek_text(), self.peek(1), self.peek(2)
         if text == "onto" and nxt is not None and nxt.is_number:
             skip = 1
-        elif self._on_tooth_as_numbers() or (  # "1 2 13 facial", "on 2 13", "on to 13"
+        elif (as_numbers and self._on_tooth_as_numbers()) or (  # "1 2 13 facial", "on 2 13", "on to 13"
             text == "on" and _sounds_like(nxt, 2) and after is not None and after.is_number
         ):
             skip = 2
@@ -610,15 +612,18 @@ class _Parser:
         else:
             self.emit(SiteDepth(values[0], parts[0], tooth, side, self.span_from(start)))
 
-    def _values(self, *, target_may_follow: bool = False) -> list[int] | None:
-        """The numbers from the cursor on, as depth-sized values. `target_may_follow`: a finding's values,
-        which stop where "on tooth N" heard as numbers begins ("recession 2 1 2 20 facial")."""
+    def _values(self, *, target_may_follow: bool = False, collected: int = 0) -> list[int] | None:
+        """The numbers from the cursor on, as depth-sized values. `target_may_follow`: a finding's values
+        (`collected` of them read already), which stop where "on tooth N" heard as numbers begins ("recession
+        2 1 2 20 facial") or the next tooth side is named with "tooth" heard as "two" ("recession 1 to 19
+        lingual 3 2 4")."""
         values: list[int] = []
         while (tok := self.peek()) is not None:
-            if target_may_follow and self._on_tooth_as_numbers():
-                break
-            if values and len(values) % 3 == 0 and self._tooth_heard_as_two():
-                break  # "3 2 4 2 13 facial": the next tooth side, "tooth" heard as "two"
+            have = len(values) + collected
+            if target_may_follow and have in {1, 3} and self._on_tooth_as_numbers():
+                break  # one value or three: a finding's whole values, then "1 2 13 facial" is "on tooth 13"
+            if have and (have % 3 == 0 or target_may_follow) and self._tooth_heard_as_two():
+                break  # "3 2 4 2 13 facial", "recession 1 to 19 lingual": "tooth" heard as "two"
             if tok.is_number:
                 values.extend(split_depths(tok))
             elif tok.homophone is not None and (values or self._number_follows(1) or self._ends_values(1)):
@@ -654,16 +659,32 @@ class _Parser:
 
     # --- findings ------------------------------------------------------------------------------------------
     def _target(
-        self, tooth: int | None, side: Side | None, parts: tuple[SitePart, ...], start: int
+        self,
+        tooth: int | None,
+        side: Side | None,
+        parts: tuple[SitePart, ...],
+        start: int,
+        *,
+        values_next: bool = False,
+        values_said: bool = False,
     ) -> tuple[int | None, Side | None, tuple[SitePart, ...]] | None:
-        """Where a finding goes: 'on tooth 8', 'on 8', sides, sites, 'all', 'interproximal'."""
+        """Where a finding goes: 'on tooth 8', 'on 8', sides, sites, 'all', 'interproximal'. `values_next`:
+        the finding's values may come next, so numbers are values first, not "on tooth" heard as "1 2".
+        `values_said`: they came before, so "to 19 lingual" with no depths after it is "on tooth 19
+        lingual" (with depths after it, "recession 1 to 19 lingual 3 2 4", it names the next side)."""
         found = list(parts)
         first = self.pos
         while True:
             text = self.peek_text()
             nxt = self.peek(1)
-            if tooth is None and (heard_apart := self._on_tooth_heard_apart()) is not None:
+            if tooth is None and (heard_apart := self._on_tooth_heard_apart(as_numbers=not values_next)):
                 tooth = heard_apart  # "onto 13", "on to 13", "on 2 13": "on tooth 13"
+            elif tooth is None and values_said and self._tooth_heard_as_two() and not self._number_follows(3):
+                self.pos += 1  # "recession 1 to 19 lingual": "on tooth 19 lingual", "on" unheard
+                number = self._tooth_number(start)
+                if number is False:
+                    return None
+                tooth = int(number) if number is not None else None
             elif text == "on" and nxt is not None and nxt.is_number and tooth is None:
                 self.pos += 1
                 number = self._tooth_number(start)
@@ -723,7 +744,7 @@ class _Parser:
     ) -> None:
         """Recession / gingival margin values, or (mgj) the mucogingival junction, which has no "plus"."""
         what = "MGJ" if mgj else "recession"
-        target = self._target(tooth, side, parts, start)
+        target = self._target(tooth, side, parts, start, values_next=True)
         if target is None:
             return
         values: list[int] = []
@@ -736,7 +757,7 @@ class _Parser:
                     return
                 values.append(GM_ABOVE_CEJ + above[0])
                 values.extend(above[1:])
-            elif (more := self._values(target_may_follow=True)) is not None:
+            elif (more := self._values(target_may_follow=True, collected=len(values))) is not None:
                 values.extend(more)
             else:
                 break
@@ -751,7 +772,7 @@ class _Parser:
                 if len(values) > keep and (len(values) - keep) % 3 == 0:
                     values, following = values[:keep], values[keep:]
                     break
-        target = self._target(*target, start) if not following else target
+        target = self._target(*target, start, values_said=True) if not following else target
         if target is None:
             return
         tooth, side, parts = target
@@ -788,7 +809,7 @@ class _Parser:
         side: Side | None,
         parts: tuple[SitePart, ...],
     ) -> None:
-        target = self._target(tooth, side, parts, start)
+        target = self._target(tooth, side, parts, start, values_next=True)
         if target is None:
             return
         self._eat({"grade", "class", "degree", "of"})
