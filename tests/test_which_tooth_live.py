@@ -1,0 +1,101 @@
+""" "Which tooth?" answered with the tooth alone, through the live pipeline into the sandbox PMS: the depths
+refused while the cursor was lost wait, and "tooth 3 facial" charts them there, judged with the depths'
+confidence floor (a tooth number alone would need the findings' higher one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+from voicechart.asr.transcriber import Transcript
+from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
+from voicechart.exam.session import WHERE_NOTE
+from voicechart.journal.store import Journal
+from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
+from voicechart.pms.records import SequenceType
+from voicechart.pms.sandbox import SandboxConnector
+
+UNSURE_OF_A_TOOTH = -0.45
+"""Confidence 0.64: above the depths' floor (-0.7), below the findings' (-0.2) of a tooth number alone."""
+
+
+class Scripted:
+    def __init__(self, said: list[tuple[str, float]]) -> None:
+        self.said = list(said)
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
+        text, avg_logprob = self.said.pop(0)
+        return Transcript(text, avg_logprob, 0.01)
+
+
+def run(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path, said: list[tuple[str, float]]
+) -> tuple[Pipeline, list[UtteranceResult]]:
+    connector, _engine, journal = sandbox
+    pipeline = Pipeline(
+        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
+        transcriber=Scripted(said),
+        connector=connector,
+        journal=journal,
+        clips_dir=tmp_path / "clips",
+        pat_num=3,  # no missing teeth: the path starts at tooth 1 facial
+        pms_url="sqlite:///sandbox",
+        model_name="scripted",
+        options=PipelineOptions(
+            min_avg_logprob=-0.7,
+            min_avg_logprob_commands=-0.6,
+            min_avg_logprob_findings=-0.2,
+            max_no_speech_prob=0.6,
+            pms_wait_s=0.0,
+        ),
+        today=dt.date.today(),
+    )
+    quiet = np.zeros(8000, dtype=np.int16)
+    results = []
+    for i in range(len(said)):
+        results.append(pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)))
+        pipeline.outbox.drain()
+    return pipeline, results
+
+
+def test_the_tooth_alone_charts_what_waited_for_it_in_the_pms(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
+) -> None:
+    said = [
+        ("Start perio exam.", -0.1),
+        ("3 2 4.", -0.1),
+        ("3 2 grumble.", -0.1),  # a triplet? "skip"? the cursor is lost
+        ("2 2 2, bleeding distal.", -0.1),
+        ("Tooth 3 facial.", UNSURE_OF_A_TOOTH),
+    ]
+    pipeline, results = run(sandbox, tmp_path, said)
+    assert [r.status for r in results] == ["applied", "applied", "flagged", "flagged", "applied"]
+    assert WHERE_NOTE in results[3].flags and "say the tooth" in results[3].readback
+    assert results[4].edits, "the answer writes the waiting values"
+    exam = pipeline.exam
+    assert exam is not None
+    chart = sandbox[0].read_chart(exam.exam_num)
+    assert chart[SequenceType.PROBING][3].sites[:3] == (2, 2, 2)
+    assert chart[SequenceType.BLEED_SUP_PLAQ_CALC][3].sites[2] & 1  # distal of tooth 3 facial (DB)
+    assert 2 not in chart[SequenceType.PROBING]  # the side that was not understood stays blank
+
+
+def test_a_tooth_number_alone_is_not_taken_at_the_depths_floor_when_nothing_waits(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
+) -> None:
+    said = [
+        ("Start perio exam.", -0.1),
+        ("3 2 4.", -0.1),
+        ("Tooth 3 facial.", UNSURE_OF_A_TOOTH),
+        ("2 2 2.", -0.1),
+    ]
+    pipeline, results = run(sandbox, tmp_path, said)
+    assert [r.status for r in results] == ["applied", "applied", "flagged", "flagged"]
+    assert "recognizer unsure" in results[2].flags[0]  # a move, not an answer: the findings' floor
+    assert WHERE_NOTE in results[3].flags  # it may have moved the cursor: the tooth is asked for
+    exam = pipeline.exam
+    assert exam is not None
+    assert set(sandbox[0].read_chart(exam.exam_num)[SequenceType.PROBING]) == {1}
