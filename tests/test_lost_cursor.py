@@ -203,3 +203,14 @@ def test_a_tooth_named_far_off_while_lost_charts_all_it_was_said_with_marked() -
     assert decision.status == "applied"
     assert probing(session, 13)[:3] == (2, 2, 2) and probing(session, 14)[:3] == (3, 3, 3)
     assert LOST_NOTE in marks(session) and any("named away from the path" in n for n in marks(session))
+
+
+def test_missing_without_a_tooth_while_lost_is_refused_and_waits_for_the_tooth() -> None:
+    session = lost_after_two_sides()
+    refused = decide(session, interpret("missing"))  # which tooth is missing? not where the cursor may be
+    assert refused.status == "flagged" and refused.flags == [WHERE_NOTE]
+    assert session.skipped == frozenset({1})  # tooth 1 was missing from the start
+    assert decide(session, interpret("tooth 4")).status == "applied"
+    assert session.skipped == frozenset({1, 4})
+    assert decide(session, interpret("tooth 6 missing")).status == "applied"  # named: charted as said
+    assert session.skipped == frozenset({1, 4, 6})

@@ -72,9 +72,9 @@ UNCLEAR_AFTER_NOTE = "words after this finding were not understood: a finding ma
 PARTIAL_NOTE = "an incomplete tooth side: a depth may have been dropped or added"
 LOST_NOTE = "charted without a tooth named after an utterance that was not understood: check the tooth"
 WHERE_NOTE = "which tooth? After what was not understood I am not sure where you are: say the tooth"
-"""Why depths said without a tooth were refused while the cursor is lost. The refused commands wait for the
-answer: a next utterance that only names a tooth ("tooth 8 lingual") charts them there (see
-ExamSession.awaiting_tooth); saying it all again with the tooth works as well."""
+"""Why depths (or "skip", "missing") said without a tooth were refused while the cursor is lost. What was
+refused waits for the answer: a next utterance that only names a tooth ("tooth 8 lingual") charts it
+there (see ExamSession.awaiting_tooth); saying it all again with the tooth works as well."""
 HELD_NOTE = "not charted: its values were not heard clearly; say them again with the tooth"
 
 
@@ -384,7 +384,7 @@ class ExamSession:
         speak = False
         try:
             for position, command in enumerate(commands):
-                if self._unheard and self.ask_where_when_lost and _depths_from_the_cursor(command):
+                if self._unheard and self.ask_where_when_lost and _from_the_cursor(command):
                     raise CommandError(WHERE_NOTE)  # "which tooth?": never charted where it may not belong
                 entry = _Entry({}, {}, self._where())
                 expected = self._teeth_in_play()
@@ -1064,8 +1064,9 @@ def _named_elsewhere(command: Command, expected: frozenset[int], lost: bool) -> 
     return tooth is not None and not lost and bool(expected) and tooth not in expected
 
 
-def _depths_from_the_cursor(command: Command) -> bool:
-    return isinstance(command, Depths | SiteDepth) and not _names_a_tooth(command)
+def _from_the_cursor(command: Command) -> bool:
+    """Depths, or "skip" / "missing", said without a tooth: they go where the cursor is."""
+    return isinstance(command, Depths | SiteDepth | Skip) and not _names_a_tooth(command)
 
 
 def _names_a_tooth(command: Command) -> bool:
