@@ -214,3 +214,23 @@ def test_missing_without_a_tooth_while_lost_is_refused_and_waits_for_the_tooth()
     assert session.skipped == frozenset({1, 4})
     assert decide(session, interpret("tooth 6 missing")).status == "applied"  # named: charted as said
     assert session.skipped == frozenset({1, 4, 6})
+
+
+def test_a_resumed_session_drops_what_waited_when_the_answer_was_not_trusted_as_the_live_one_did() -> None:
+    live = new_exam()
+    said = [("3 2 4", ""), ("scratch that", ""), ("3 2 grumble", ""), ("2 2 2", ""),
+            ("tooth 4 facial", "recognizer unsure"), ("tooth 4 facial", ""), ("3 3 3", "")]  # fmt: skip
+    # (nothing charted before the unsure answer: its flag names no values marked for an "undo")
+    journaled = []
+    for text, unsure in said:
+        decision = decide(live, interpret(text), low_confidence=unsure)
+        journaled.append(JournaledUtterance(decision.status, text, "; ".join(decision.flags)))
+    assert [j.status for j in journaled] == ["applied"] * 2 + ["flagged"] * 3 + ["applied"] * 2
+    assert probing(live, 4)[:3] == (3, 3, 3)  # the unsure answer dropped "2 2 2"; the second is only a move
+    rebuilt = new_exam()
+    replay(rebuilt, journaled, "universal")
+    assert (
+        rebuilt.rows == live.rows
+        and rebuilt.cursor == live.cursor
+        and rebuilt.flagged_sites == live.flagged_sites
+    )

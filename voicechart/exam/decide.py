@@ -103,7 +103,7 @@ def decide(
     if outcome.flagged and not outcome.applied:
         had_depths = any(isinstance(c, Depths) for c in interpretation.commands)
         session.note_not_understood(
-            cursor_uncertain=had_depths, may_take_back=False
+            cursor_uncertain=had_depths, may_take_back=False, refused=True
         )  # understood: not "undo"
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)

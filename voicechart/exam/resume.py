@@ -101,7 +101,7 @@ def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering
         if WHERE_NOTE in utt.flag_reason.split("; "):
             session.apply(commands)  # refused again: its depths wait for the tooth, as they did
         session.note_not_understood(
-            cursor_uncertain=any(isinstance(c, Depths) for c in commands), may_take_back=False
+            cursor_uncertain=any(isinstance(c, Depths) for c in commands), may_take_back=False, refused=True
         )
     else:  # not understood, or not trusted; what came before was marked only if it might have been "undo"
         session.note_not_understood(

@@ -225,16 +225,20 @@ class ExamSession:
         part = site_order(self.path_order, ts)[self.cursor.site_index]
         return f"{self.name(ts)} {part.value}"
 
-    def note_not_understood(self, *, cursor_uncertain: bool, may_take_back: bool = True) -> list[str]:
+    def note_not_understood(
+        self, *, cursor_uncertain: bool, may_take_back: bool = True, refused: bool = False
+    ) -> list[str]:
         """An utterance was flagged and not charted. A finding without a tooth ("bleeding distal") must not
         land on the tooth charted before it. And when it is unknown what was said (a triplet? "undo"?
         "skip"?), the cursor may be off: depths from the cursor are flagged until a tooth is named. Unless
         it cannot have been "undo" or a correction (`may_take_back` False: it was understood), what was
-        charted just before is marked for review."""
+        charted just before is marked for review. `refused`: it was understood and refused by the session
+        (which kept what waits for a tooth, or not, as it refused it); otherwise what waited is dropped (it
+        was not the tooth asked for)."""
         self.last_site = None
         self.lost = self.lost or cursor_uncertain
         self._unheard = self._unheard or cursor_uncertain
-        if may_take_back:  # not understood at all: not the tooth asked for, so what waited for it is dropped
+        if not refused:
             self._awaiting = None
         if not cursor_uncertain or not may_take_back or not self._undo:
             return []
