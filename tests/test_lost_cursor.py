@@ -17,7 +17,7 @@ from dataclasses import replace
 from voicechart.asr.transcriber import Hypothesis, Transcript
 from voicechart.dictation.choose import choose, could_move_cursor, may_move_cursor
 from voicechart.dictation.interpreter import interpret
-from voicechart.exam.decide import CURSOR_KEPT_NOTE, decide
+from voicechart.exam.decide import ANSWER_UNSURE_NOTE, CURSOR_KEPT_NOTE, decide
 from voicechart.exam.resume import JournaledUtterance, replay
 from voicechart.exam.session import LOST_NOTE, WHERE_NOTE, ExamSession
 from voicechart.guards import Gates, judge_choice
@@ -216,7 +216,7 @@ def test_missing_without_a_tooth_while_lost_is_refused_and_waits_for_the_tooth()
     assert session.skipped == frozenset({1, 4, 6})
 
 
-def test_a_resumed_session_drops_what_waited_when_the_answer_was_not_trusted_as_the_live_one_did() -> None:
+def test_an_unsure_answer_keeps_what_waited_for_the_answer_said_again_and_the_resume_does_the_same() -> None:
     live = new_exam()
     said = [("3 2 4", ""), ("scratch that", ""), ("3 2 grumble", ""), ("2 2 2", ""),
             ("tooth 4 facial", "recognizer unsure"), ("tooth 4 facial", ""), ("3 3 3", "")]  # fmt: skip
@@ -225,8 +225,11 @@ def test_a_resumed_session_drops_what_waited_when_the_answer_was_not_trusted_as_
     for text, unsure in said:
         decision = decide(live, interpret(text), low_confidence=unsure)
         journaled.append(JournaledUtterance(decision.status, text, "; ".join(decision.flags)))
+        if unsure:
+            assert ANSWER_UNSURE_NOTE in decision.flags and "say the tooth again" in decision.readback.lower()
+            assert live.awaiting_tooth
     assert [j.status for j in journaled] == ["applied"] * 2 + ["flagged"] * 3 + ["applied"] * 2
-    assert probing(live, 4)[:3] == (3, 3, 3)  # the unsure answer dropped "2 2 2"; the second is only a move
+    assert probing(live, 4)[:3] == (2, 2, 2) and probing(live, 5)[:3] == (3, 3, 3)  # said again: charted
     rebuilt = new_exam()
     replay(rebuilt, journaled, "universal")
     assert (
@@ -234,3 +237,7 @@ def test_a_resumed_session_drops_what_waited_when_the_answer_was_not_trusted_as_
         and rebuilt.cursor == live.cursor
         and rebuilt.flagged_sites == live.flagged_sites
     )
+    not_an_answer = lost_after_two_sides()
+    decide(not_an_answer, interpret("2 2 2"))
+    decide(not_an_answer, interpret("4 4 grumble"), low_confidence="recognizer unsure")
+    assert not not_an_answer.awaiting_tooth  # anything else not heard surely drops what waited

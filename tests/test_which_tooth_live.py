@@ -99,3 +99,22 @@ def test_a_tooth_number_alone_is_not_taken_at_the_depths_floor_when_nothing_wait
     exam = pipeline.exam
     assert exam is not None
     assert set(sandbox[0].read_chart(exam.exam_num)[SequenceType.PROBING]) == {1}
+
+
+def test_an_answer_heard_unsure_is_asked_again_and_the_values_still_wait(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
+) -> None:
+    said = [
+        ("Start perio exam.", -0.1),
+        ("3 2 4.", -0.1),
+        ("3 2 grumble.", -0.1),
+        ("2 2 2.", -0.1),
+        ("Tooth 3 facial.", -1.2),  # confidence 0.30: below even the depths' floor
+        ("Tooth 3 facial.", -0.1),  # said again
+    ]
+    pipeline, results = run(sandbox, tmp_path, said)
+    assert [r.status for r in results] == ["applied", "applied", "flagged", "flagged", "flagged", "applied"]
+    assert "say the tooth again" in results[4].readback.lower()
+    exam = pipeline.exam
+    assert exam is not None
+    assert sandbox[0].read_chart(exam.exam_num)[SequenceType.PROBING][3].sites[:3] == (2, 2, 2)

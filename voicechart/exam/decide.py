@@ -32,6 +32,11 @@ CURSOR_KEPT_NOTE = "nothing in it could have moved the cursor"
 """Part of a flag reason: no reading of the utterance held a number or a word of a command that moves the
 cursor (voicechart.dictation.choose.may_move_cursor), the cursor stays trusted; the resume does the same."""
 
+ANSWER_UNSURE_NOTE = "what waits for the tooth still waits: say the tooth again"
+"""Part of a flag reason: the answer to "which tooth?" ("tooth 8 lingual") was heard with too little
+confidence to chart what waited for it; what waited keeps waiting for the answer said again (the resume does
+the same)."""
+
 UNCONFIRMED_REASON = "values charted just before are marked for review"
 """Part of a flag reason: the utterance might have been "undo" or a correction, so what was charted just
 before it is marked; the resume marks it again only then."""
@@ -91,6 +96,12 @@ def decide(
             held = session.hold(spoken_sides, reasons[0] if reasons else "not understood")
             if held.held:
                 return Decision("flagged", [*reasons, held.flagged], held)
+        if session is not None and low_confidence and session.answers(interpretation.commands):
+            # "which tooth?" answered, not heard surely: said again, it charts what waited (dropping it would
+            # leave the hygienist repeating only the tooth, and the values she said before lost)
+            session.note_not_understood(cursor_uncertain=True, may_take_back=False, refused=True)
+            readback = f"Not charted: {reasons[0]}. Which tooth? Say the tooth again"
+            return Decision("flagged", [*reasons, ANSWER_UNSURE_NOTE], Outcome(readback=readback, speak=True))
         if session is not None:
             if not may_move_cursor:
                 session.note_not_understood(cursor_uncertain=False)

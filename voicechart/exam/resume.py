@@ -20,7 +20,13 @@ from typing import Any
 from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
-from voicechart.exam.decide import CURSOR_KEPT_NOTE, HEARD_PART_NOTE, UNCONFIRMED_REASON, chart_heard_part
+from voicechart.exam.decide import (
+    ANSWER_UNSURE_NOTE,
+    CURSOR_KEPT_NOTE,
+    HEARD_PART_NOTE,
+    UNCONFIRMED_REASON,
+    chart_heard_part,
+)
 from voicechart.exam.session import HELD_NOTE, WHERE_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
@@ -91,6 +97,9 @@ def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering
         return
     held = held_sides(utt.flag_reason)
     if held and session.hold(held, utt.flag_reason).held:
+        return
+    if ANSWER_UNSURE_NOTE in utt.flag_reason.split("; "):
+        session.note_not_understood(cursor_uncertain=True, may_take_back=False, refused=True)
         return
     if CURSOR_KEPT_NOTE in utt.flag_reason.split("; "):
         session.note_not_understood(cursor_uncertain=False)
