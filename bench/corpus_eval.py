@@ -55,7 +55,7 @@ from voicechart.guards import Gates, judge, judge_choice
 from voicechart.pms.records import MeasureRow, SequenceType
 from voicechart.runner import load_transcriber
 from voicechart.settings import load_settings
-from voicechart.simulate.dictate import chart_of, flagged_cell_keys
+from voicechart.simulate.dictate import answers_which_tooth, chart_of, flagged_cell_keys
 
 RESULTS = Path(__file__).parent / "results"
 SHIPPED_PROMPT = (
@@ -215,7 +215,7 @@ def replay(
         truth = interpret(exam.spoken[k].text(), exam.numbering)
         for attempt in range(retries + 1):
             utterances += 1
-            where = attempt > 0 and session.awaiting_tooth and bool(exam.spoken[k].where)
+            where = answers_which_tooth(session, exam.spoken[k], attempt)
             row = recognize(exam, k, attempt > 0, where=where)
             status, used_second, took_second = _one(session, row, lever, exam, k, attempt > 0, where, second)
             second_passes += used_second

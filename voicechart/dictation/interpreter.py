@@ -679,13 +679,11 @@ class _Parser:
             nxt = self.peek(1)
             if tooth is None and (heard_apart := self._on_tooth_heard_apart(as_numbers=not values_next)):
                 tooth = heard_apart  # "onto 13", "on to 13", "on 2 13": "on tooth 13"
-            elif tooth is None and values_said and self._tooth_heard_as_two() and not self._number_follows(3):
-                self.pos += 1  # "recession 1 to 19 lingual": "on tooth 19 lingual", "on" unheard
-                number = self._tooth_number(start)
-                if number is False:
-                    return None
-                tooth = int(number) if number is not None else None
-            elif text == "on" and nxt is not None and nxt.is_number and tooth is None:
+            elif tooth is None and (
+                (text == "on" and nxt is not None and nxt.is_number)
+                # "recession 1 to 19 lingual": "on tooth 19 lingual", the "on" unheard
+                or (values_said and self._tooth_heard_as_two() and not self._number_follows(3))
+            ):
                 self.pos += 1
                 number = self._tooth_number(start)
                 if number is False:

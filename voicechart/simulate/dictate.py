@@ -52,6 +52,12 @@ def flagged_cell_keys(session: ExamSession) -> set[str]:
     return cell_keys(session.flagged_sites)
 
 
+def answers_which_tooth(session: ExamSession, utterance: Spoken, attempt: int) -> bool:
+    """Whether the hygienist's next try at an utterance is only its tooth side ("tooth 8 lingual"): the
+    session asked "which tooth?" for depths that wait; otherwise she says it again with the tooth named."""
+    return attempt > 0 and session.awaiting_tooth and bool(utterance.where)
+
+
 def dictate(
     exam: Exam,
     spoken: list[Spoken],
@@ -70,7 +76,7 @@ def dictate(
     for utterance in spoken:
         for attempt in range(retries + 1):
             utterances += 1
-            asked_where = attempt > 0 and session.awaiting_tooth and bool(utterance.where)
+            asked_where = answers_which_tooth(session, utterance, attempt)
             heard = hear(utterance.where if asked_where else utterance.text(named=attempt > 0))
             sides = spoken_sides(Transcript(heard, 0.0, 0.0))
             decision = decide(session, interpret(heard, numbering), spoken_sides=sides)
