@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.corpus import CorpusExam, corpus_dir, said, utterance_audio
 from bench.corpus_eval import (
     HEADER,
@@ -144,6 +146,12 @@ def prepare() -> None:
               f"recognitions in {took:.0f} s; {total:.0f} s in all", flush=True)  # fmt: skip
 
 
+def _audio_of(exam: CorpusExam, row: dict[str, Any]) -> np.ndarray:
+    """The audio a cached recognition was made from (the utterance in the form it was said)."""
+    form = {"named": row["named"], "where": row.get("where", False), "resume": row.get("resume", False)}
+    return pcm16_to_float(utterance_audio(exam, row["k"], **form))
+
+
 def latency() -> None:
     """Base's time per uncertain utterance on this machine: encode + decode (digit-first prompt, beam 5, 5
     hypotheses), with the settings' threads, on utterances that went to base in `prepare`."""
@@ -157,22 +165,13 @@ def latency() -> None:
     for model in ("base", "tiny.en"):
         asr = settings.asr.model_copy(update={"model": model})
         transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
-        warm = pcm16_to_float(
-            utterance_audio(
-                by_id[rows[0]["exam"]],
-                rows[0]["k"],
-                named=rows[0]["named"],
-                where=rows[0].get("where", False),
-            )
-        )
+        warm = _audio_of(by_id[rows[0]["exam"]], rows[0])
         transcriber.decode(
             transcriber.encode(warm), prompt=settings.asr.initial_prompt, n_best=5, max_new_tokens=64
         )
         encode, decode, total = [], [], []
         for r in rows:
-            audio = pcm16_to_float(
-                utterance_audio(by_id[r["exam"]], r["k"], named=r["named"], where=r.get("where", False))
-            )
+            audio = _audio_of(by_id[r["exam"]], r)
             t0 = time.perf_counter()
             encoded = transcriber.encode(audio)
             t1 = time.perf_counter()

@@ -45,6 +45,7 @@ from voicechart.dictation.numbering import Numbering
 from voicechart.exam.path import PathOrder
 from voicechart.settings import SAMPLES_DIR
 from voicechart.simulate.channels import acoustic, electrical
+from voicechart.simulate.dictate import RESUME_LISTENING
 from voicechart.simulate.exams import Exam, random_exam
 from voicechart.simulate.speech import Phrase, Spoken, Style, random_style, render_exam
 
@@ -173,24 +174,31 @@ def _babble_sources() -> list[np.ndarray]:
 _BABBLE: list[np.ndarray] = []
 
 
-def said(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> str:
-    """What is said for utterance `k`: as first said, "named" (the repeat with the tooth), or `where` (the
-    answer to "which tooth?": its first depths' tooth side alone)."""
+def said(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False, resume: bool = False) -> str:
+    """What is said for utterance `k`: as first said, "named" (the repeat with the tooth), `where` (the
+    answer to "which tooth?": its first depths' tooth side alone) or `resume` ("resume listening", said
+    before it again when told that the exam is still paused)."""
+    if resume:
+        return RESUME_LISTENING
     spoken = exam.spoken[k]
     return speech_text(spoken.where if where else spoken.text(named=named))
 
 
-def _form(named: bool, where: bool) -> str:
-    return "where" if where else str(named)  # str(named): the cache keys of the first two forms as they were
+def _form(named: bool, where: bool, resume: bool = False) -> str:
+    return (
+        "resume" if resume else "where" if where else str(named)
+    )  # str(named): the cache keys of the first two forms as they were
 
 
-def utterance_audio(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> np.ndarray:
+def utterance_audio(
+    exam: CorpusExam, k: int, *, named: bool = False, where: bool = False, resume: bool = False
+) -> np.ndarray:
     """Utterance `k` of the exam as the recognizer gets it (int16, 16 kHz), rendered once and cached."""
-    path = clip_path(exam, k, named=named, where=where)
+    path = clip_path(exam, k, named=named, where=where, resume=resume)
     if path.exists():
         return read_wav(path)
-    text = said(exam, k, named=named, where=where)
-    seed = int(hashlib.sha256(f"{exam.id}:{k}:{_form(named, where)}".encode()).hexdigest()[:8], 16)
+    text = said(exam, k, named=named, where=where, resume=resume)
+    seed = int(hashlib.sha256(f"{exam.id}:{k}:{_form(named, where, resume)}".encode()).hexdigest()[:8], 16)
     speech = synthesize(exam.voice, text, exam.rate)
     pad = np.zeros(int(PAD_S * RATE), dtype=np.int16)
     speech = acoustic(np.concatenate([pad, speech, pad]), exam.channel, seed=seed)
@@ -217,12 +225,14 @@ def speech_text(text: str) -> str:
     return _RUN_OF_DIGITS.sub(lambda m: " ".join(m.group()), text)
 
 
-def clip_path(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False) -> Path:
-    text = said(exam, k, named=named, where=where)
+def clip_path(
+    exam: CorpusExam, k: int, *, named: bool = False, where: bool = False, resume: bool = False
+) -> Path:
+    text = said(exam, k, named=named, where=where, resume=resume)
     digest = hashlib.sha256(
         f"{text}|{exam.rate}|{exam.level}|{exam.noise}|{exam.channel}".encode()
     ).hexdigest()
-    form = "-where" if where else "-named" if named else ""
+    form = "-resume" if resume else "-where" if where else "-named" if named else ""
     return corpus_dir() / "audio" / exam.id / f"{k:03d}{form}-{digest[:8]}.wav"
 
 

@@ -74,9 +74,9 @@ REVIEW_COST = 0.5  # a value marked for review, or left blank, costs half a valu
 Key = tuple[str, int, bool, str]  # exam id, utterance, named, model
 
 
-def _digest(exam: CorpusExam, k: int, named: bool, where: bool = False) -> str:
-    text = said(exam, k, named=named, where=where)
-    form = "where" if where else named  # the first two forms' digests as they were
+def _digest(exam: CorpusExam, k: int, named: bool, where: bool = False, resume: bool = False) -> str:
+    text = said(exam, k, named=named, where=where, resume=resume)
+    form = "resume" if resume else "where" if where else named  # the first two forms' digests as they were
     return hashlib.sha256(f"{exam.id}|{k}|{form}|{text}".encode()).hexdigest()[:12]
 
 
@@ -113,24 +113,30 @@ class Recognitions:
         """Whether every utterance of the exam (as first said) is recognized already."""
         return all(_digest(exam, k, False) in self.rows for k in range(len(exam.spoken)))
 
-    def get(self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False) -> dict[str, Any]:
-        """Utterance `k` as first said, `named` (repeated with the tooth) or `where` (its tooth side alone,
-        the answer to "which tooth?")."""
-        digest = _digest(exam, k, named, where)
+    def get(
+        self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False, resume: bool = False
+    ) -> dict[str, Any]:
+        """Utterance `k` as first said, `named` (repeated with the tooth), `where` (its tooth side alone,
+        the answer to "which tooth?") or `resume` ("resume listening" said before it again)."""
+        digest = _digest(exam, k, named, where, resume)
         row = self.rows.get(digest)
         if row is None:
-            row = self._recognize(exam, k, named, where, digest)
+            row = self._recognize(exam, k, named, where, resume, digest)
             self.rows[digest] = row
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as out:
                 out.write(json.dumps(row) + "\n")
         return row
 
-    def _recognize(self, exam: CorpusExam, k: int, named: bool, where: bool, digest: str) -> dict[str, Any]:
+    def _recognize(
+        self, exam: CorpusExam, k: int, named: bool, where: bool, resume: bool, digest: str
+    ) -> dict[str, Any]:
         transcriber = self.transcriber()
-        audio = pcm16_to_float(utterance_audio(exam, k, named=named, where=where))
+        audio = pcm16_to_float(utterance_audio(exam, k, named=named, where=where, resume=resume))
         encoded = transcriber.encode(audio)
         out: dict[str, Any] = {"digest": digest, "exam": exam.id, "k": k, "named": named, "where": where}
+        if resume:
+            out["resume"] = True
         out["encode_s"] = round(encoded.seconds, 4)
         for name, prompt in self.prompts.items():
             started = time.perf_counter()
@@ -188,8 +194,11 @@ class ExamResult:
 
 class Recognize(Protocol):
     def __call__(
-        self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False
+        self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False, resume: bool = False
     ) -> dict[str, Any]: ...
+
+
+STILL_PAUSED = "still_paused"
 
 
 def replay(
@@ -220,6 +229,14 @@ def replay(
             status, used_second, took_second = _one(session, row, lever, exam, k, attempt > 0, where, second)
             second_passes += used_second
             second_accepted += took_second
+            if status == STILL_PAUSED:  # told so, she says "resume listening", then the utterance again
+                utterances += 1
+                said_resume = recognize(exam, k, resume=True)
+                _, used_second, took_second = _one(
+                    session, said_resume, lever, exam, k, False, False, second, True
+                )
+                second_passes += used_second
+                second_accepted += took_second
             if status == "applied" or truth.is_chatter or session.paused:
                 break
             flagged += 1
@@ -251,13 +268,17 @@ def _one(
     named: bool,
     where: bool,
     second: Recognize | None,
+    resume: bool = False,
 ) -> tuple[str, int, int]:
+    """One utterance through the pipeline's steps: its status (STILL_PAUSED: values said while paused, and
+    the readback said so), whether the second pass was tried and whether its reading was taken."""
     transcript = transcript_of(row, lever.config, n_best=lever.n_best)
     choice, verdict = _judge(session, transcript, lever, exam)
     used_second = took_second = 0
     if verdict.status == "low_confidence" and lever.second_pass and second is not None:
         used_second = 1
-        other = transcript_of(second(exam, k, named, where=where), lever.config, n_best=lever.n_best)
+        other_row = second(exam, k, named, where=where, resume=resume)
+        other = transcript_of(other_row, lever.config, n_best=lever.n_best)
         other_lever = replace(lever, gates=lever.second_gates or lever.gates)
         other_choice, other_verdict = _judge(session, other, other_lever, exam)
         if other_verdict.status == "ok":
@@ -271,7 +292,7 @@ def _one(
     decision = decide(
         session, choice.interpretation, low_confidence=low, spoken_sides=sides, may_move_cursor=moves
     )
-    return decision.status, used_second, took_second
+    return STILL_PAUSED if decision.says_still_paused else decision.status, used_second, took_second
 
 
 def _judge(

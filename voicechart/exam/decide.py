@@ -14,6 +14,7 @@ from voicechart.dictation.commands import (
     Depths,
     Flag,
     Furcation,
+    GoTo,
     Interpretation,
     Mobility,
     Mucogingival,
@@ -21,6 +22,7 @@ from voicechart.dictation.commands import (
     ResumeListening,
     SiteDepth,
     Skip,
+    Step,
 )
 from voicechart.exam.session import ExamSession, Outcome
 
@@ -41,6 +43,15 @@ UNCONFIRMED_REASON = "values charted just before are marked for review"
 """Part of a flag reason: the utterance might have been "undo" or a correction, so what was charted just
 before it is marked; the resume marks it again only then."""
 
+RESUME_WORDS = 3
+"""At most this many words in an utterance that resumes by the word "listening" alone (see `resumes`)."""
+
+PAUSED = "paused"
+"""The flag of an utterance kept as transcript only because the exam was paused ("pause")."""
+
+STILL_PAUSED_READBACK = "Paused: not charted. Say resume listening, then say it again"
+"""Said when values are dictated while paused (see `_while_paused`)."""
+
 CHARTING = (Depths, SiteDepth, Skip, Flag, Recession, Mucogingival, Furcation, Mobility)
 """Commands that may be charted from the heard part of an utterance: values on the path. Commands that
 move elsewhere, take back, end or pause are acted on only when the whole utterance was understood."""
@@ -53,6 +64,11 @@ class Decision:
     status: Status
     flags: list[str] = field(default_factory=list)
     outcome: Outcome | None = None
+
+    @property
+    def says_still_paused(self) -> bool:
+        """Values were said while the exam was paused: nothing was charted, and the readback says so."""
+        return self.status == "transcript_only" and self.outcome is not None and PAUSED in self.flags
 
     @property
     def readback(self) -> str:
@@ -75,15 +91,15 @@ def decide(
     `spoken_sides` is how many tooth sides of depths the utterance clearly was (voicechart.dictation.choose),
     whose place a flagged utterance then holds instead of losing the cursor; `may_move_cursor` False: no
     reading of it could have moved the cursor, so a flagged utterance leaves it trusted."""
-    if interpretation.is_chatter:
-        return Decision("transcript_only")
     if session is not None and session.paused:
-        if not any(isinstance(c, ResumeListening) for c in interpretation.commands):
-            return Decision("transcript_only", ["paused"])
+        if not resumes(interpretation):
+            return _while_paused(interpretation, low_confidence)
         interpretation = Interpretation(interpretation.words, (ResumeListening(),))
         # Resuming is taken even when the recognizer was unsure of it: it charts nothing by itself (what
         # follows passes its own checks), and a "resume listening" refused leaves the rest unheard.
         low_confidence = ""
+    elif interpretation.is_chatter:
+        return Decision("transcript_only")
     reasons = [low_confidence] if low_confidence else [r.reason for r in interpretation.rejected]
     if session is not None and not low_confidence and interpretation.rejected and not session.paused:
         heard = chart_heard_part(session, interpretation)
@@ -118,6 +134,29 @@ def decide(
         )  # understood: not "undo"
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)
+
+
+def resumes(interpretation: Interpretation) -> bool:
+    """Whether an utterance said while paused resumes: "resume listening", or a short one that holds
+    "resume" or "listening" and does not stop ("Rehoom listening", "Resume lazily", "Resume. Resume."): the
+    recognizer often gets one of the two words wrong, and a resume not heard loses every value said after
+    it; while paused, nothing else is taken from what is said."""
+    if any(isinstance(c, ResumeListening) for c in interpretation.commands):
+        return True
+    words = {w.lower().strip(".,!?") for w in interpretation.words}
+    short = len(interpretation.words) <= RESUME_WORDS
+    return short and bool(words & {"resume", "listening"}) and not words & {"stop", "pause", "not"}
+
+
+def _while_paused(interpretation: Interpretation, low_confidence: str) -> Decision:
+    """Paused, an utterance is transcript only. One that was plainly charting (understood, heard surely,
+    values, findings or a move along the path) says so out loud: the hygienist has forgotten the pause, or
+    her "resume listening" was not heard, and without a word every value she says after it is lost."""
+    said = interpretation.commands
+    charting = interpretation.accepted and any(isinstance(c, (*CHARTING, GoTo, Step)) for c in said)
+    if not charting or low_confidence:
+        return Decision("transcript_only", [PAUSED])
+    return Decision("transcript_only", [PAUSED], Outcome(readback=STILL_PAUSED_READBACK, ignored=True))
 
 
 def heard_part(interpretation: Interpretation) -> tuple[Command, ...]:

@@ -2,7 +2,8 @@
 
 - accepted: one short high blip;
 - deep pocket (a depth ≥ 5 mm was charted): two lower blips — look at the patient, not the screen;
-- flagged / please repeat: a falling two-tone, longer, unmistakably different from the other two.
+- flagged / please repeat: a falling two-tone, longer, unmistakably different from the other two; also for
+  values said while the exam is paused (kept as transcript only, with a readback that says so).
 Chatter and noise get no sound at all.
 """
 
@@ -55,12 +56,14 @@ def tones(earcon: Earcon) -> tuple[float, ...]:
     return (_FALL_FROM, _FALL_TO)
 
 
-def earcon_for(status: str, commands: list[dict[str, Any]]) -> Earcon | None:
-    """Which earcon an utterance's outcome gets (from UtteranceResult's status and commands)."""
+def earcon_for(status: str, commands: list[dict[str, Any]], readback: str = "") -> Earcon | None:
+    """Which earcon an utterance's outcome gets (from UtteranceResult's status, commands and readback)."""
     if status in (
         "flagged",
         "not_stored",
     ):  # not_stored: the journal could not keep it (disk full, read-only)
+        return Earcon.FLAGGED
+    if status == "transcript_only" and readback:  # values said while paused: nothing was charted
         return Earcon.FLAGGED
     if status not in ("applied", "note"):
         return None  # chatter, noise: silence

@@ -48,7 +48,7 @@ class Feedback:
             self.readback = None
 
     def on_result(self, status: str, commands: list[dict[str, Any]], readback: str, speak: bool) -> None:
-        earcon = earcon_for(status, commands) if self.earcons else None
+        earcon = earcon_for(status, commands, readback) if self.earcons else None
         if earcon is not None:
             self.play(render(earcon), RATE, label=earcon.value, tones=tones(earcon))
         if speak and readback and self.readback is not None:

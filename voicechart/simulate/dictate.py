@@ -58,6 +58,10 @@ def answers_which_tooth(session: ExamSession, utterance: Spoken, attempt: int) -
     return attempt > 0 and session.awaiting_tooth and bool(utterance.where)
 
 
+RESUME_LISTENING = "resume listening"
+"""What the hygienist says first when told that the exam is still paused (Decision.says_still_paused)."""
+
+
 def dictate(
     exam: Exam,
     spoken: list[Spoken],
@@ -82,6 +86,9 @@ def dictate(
             decision = decide(session, interpret(heard, numbering), spoken_sides=sides)
             if decision.status == "applied":
                 break
+            if decision.says_still_paused:  # she says "resume listening", then the utterance again
+                utterances += 1
+                decide(session, interpret(hear(RESUME_LISTENING), numbering))
             flagged += 1  # flagged, or heard as no command at all: no confirmation, so she repeats
     score = score_chart(exam.expected_chart(), chart_of(session))
     flagged_keys = flagged_cell_keys(session)
