@@ -449,6 +449,7 @@ def gates_main() -> None:
         "findings": [round(-1.4 + 0.1 * i, 2) for i in range(13)],
         "findings_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
         "commands": [-1.5, -1.2, -1.0, -0.8, -0.6, -0.4],
+        "undo_pause_end": [-1.5, -1.2, -1.0, -0.9, -0.8, -0.6, -0.4],
     }
     gates = OLD_GATES
     history = []
@@ -461,13 +462,23 @@ def gates_main() -> None:
                 # depends on the repeat); `--no-repeats`: the first hearings alone
                 t = totals(replay(e, Lever("gates", gates=candidate), get, retries=retries) for e in exams)
                 scored.append((t["utility"], value, t))
-            best = max(scored, key=lambda s: (s[0], -abs(s[1])))
+            # among equal utilities the lowest value: the floor or margin that refuses the fewest utterances
+            # (a refused command costs the hygienist a repeat, which the utility does not count)
+            best = max(scored, key=lambda s: (s[0], -s[1]))
             gates = replace(gates, **{name: best[1]})
             history.append({"gate": name, "value": best[1], "utility": best[0]})
             print(f"{name} = {best[1]}: utility {best[0]:.1f}, {pct(best[2]['accuracy'])} right, "
                   f"{int(best[2]['wrong_unflagged'])} wrong without a mark", flush=True)  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    fields = ("depths", "findings", "commands", "depths_margin", "findings_margin", "max_no_speech_prob")
+    fields = (
+        "depths",
+        "findings",
+        "commands",
+        "depths_margin",
+        "findings_margin",
+        "max_no_speech_prob",
+        "undo_pause_end",
+    )
     out = {
         "gates": {f: getattr(gates, f) for f in fields},
         "dev_exams": len(exams),

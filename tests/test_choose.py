@@ -297,3 +297,20 @@ def test_a_number_the_readings_repeat_a_different_number_of_times_is_a_loop_not_
     # two healthy sides, heard alike by every reading, are values
     healthy = heard(("2 2 2, 2 2 2.", -0.2), ("2 2 2 2 2 2.", -0.3), ("2, 2, 2, 2, 2, 2.", -0.4))
     assert judge_choice(healthy, choose(healthy), gates).status == "ok"
+
+
+def test_undo_pause_and_end_exam_have_their_own_floor_and_other_commands_keep_theirs() -> None:
+    """A "scratch that" heard in a "read back" takes back values; a "pause" heard in noise loses everything
+    said after it: those commands may need more confidence than "next tooth" or "read back"."""
+    gates = Gates(depths=-0.7, findings=-0.2, commands=-1.2, undo_pause_end=-0.8)
+    for said in ("Scratch that.", "Pause.", "End exam."):
+        unsure = heard((said, -0.95))
+        assert judge_choice(unsure, choose(unsure), gates).status == "low_confidence", said
+        sure = heard((said, -0.5))
+        assert judge_choice(sure, choose(sure), gates).status == "ok", said
+    for said in ("Next tooth.", "Read back.", "Resume listening."):
+        unsure = heard((said, -0.95))
+        assert judge_choice(unsure, choose(unsure), gates).status == "ok", said
+    unset = Gates(depths=-0.7, findings=-0.2, commands=-1.2)  # no floor of their own: the commands' floor
+    unsure = heard(("Scratch that.", -0.95))
+    assert judge_choice(unsure, choose(unsure), unset).status == "ok"

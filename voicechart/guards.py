@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from voicechart.asr.transcriber import Transcript
 from voicechart.dictation.choose import Choice
-from voicechart.dictation.commands import Depths, Interpretation, SiteDepth
+from voicechart.dictation.commands import Depths, EndExam, Interpretation, Pause, SiteDepth, Undo
 from voicechart.dictation.tokens import HOMOPHONES, NUMBER_WORDS
 
 HALLUCINATIONS = (
@@ -81,14 +81,28 @@ class Gates:
     depths_margin: float = 0.0
     findings_margin: float = 0.0
     max_no_speech_prob: float = 0.6
+    undo_pause_end: float | None = None  # "scratch that", "pause", "end exam"; None: as other commands
 
 
 def kind_of(interpretation: Interpretation) -> str:
-    """depths (pocket depths), findings (other numbers: recession, furcation, mobility, teeth) or commands
-    (no numbers)."""
+    """depths (pocket depths), findings (other numbers: recession, furcation, mobility, teeth),
+    undo_pause_end (commands without numbers that take back, pause or end the exam: heard wrongly, they
+    cost what was charted or everything said after them) or commands (other commands without numbers)."""
     if any(isinstance(c, Depths | SiteDepth) for c in interpretation.commands):
         return "depths"
-    return "findings" if interpretation.has_numbers else "commands"
+    if interpretation.has_numbers:
+        return "findings"
+    if any(isinstance(c, Undo | Pause | EndExam) for c in interpretation.commands):
+        return "undo_pause_end"
+    return "commands"
+
+
+def floor_of(kind: str, gates: Gates) -> float:
+    """The confidence floor of a kind of utterance (see `kind_of`)."""
+    if kind == "undo_pause_end":
+        return gates.commands if gates.undo_pause_end is None else gates.undo_pause_end
+    floors = {"depths": gates.depths, "findings": gates.findings, "commands": gates.commands}
+    return floors[kind]
 
 
 LOOP_RUN = 4
@@ -125,7 +139,7 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answer
     names the tooth that depths refused while the cursor was lost wait for (ExamSession.answers); it is
     judged as those depths."""
     kind = "depths" if answering else kind_of(choice.interpretation)
-    floor = {"depths": gates.depths, "findings": gates.findings, "commands": gates.commands}[kind]
+    floor = floor_of(kind, gates)
     heard = judge(transcript, min_avg_logprob=floor, max_no_speech_prob=gates.max_no_speech_prob)
     if heard.status == "noise":
         return heard

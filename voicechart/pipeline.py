@@ -72,6 +72,7 @@ class PipelineOptions:
     min_avg_logprob_findings: float | None = None  # other numbers (recession, furcation …); None: as depths
     min_margin: float = 0.0  # depths: the chosen reading's lead over a reading with other values
     min_margin_findings: float = 0.0
+    min_avg_logprob_undo_pause_end: float | None = None  # "scratch that", "pause", "end exam"; None: commands
     path_order: PathOrder = "maxillary_first"
     numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
@@ -646,6 +647,7 @@ def gates_of(options: PipelineOptions) -> Gates:
         commands=options.min_avg_logprob_commands,
         depths_margin=options.min_margin,
         findings_margin=options.min_margin_findings,
+        undo_pause_end=options.min_avg_logprob_undo_pause_end,
         max_no_speech_prob=options.max_no_speech_prob,
     )
 

@@ -190,6 +190,7 @@ def build_pipeline(
             min_avg_logprob_findings=settings.asr.min_avg_logprob_findings,
             min_margin=settings.asr.min_margin,
             min_margin_findings=settings.asr.min_margin_findings,
+            min_avg_logprob_undo_pause_end=settings.asr.min_avg_logprob_undo_pause_end,
             path_order=settings.exam.path_order,
             numbering=settings.exam.numbering,
             realtime=realtime,
