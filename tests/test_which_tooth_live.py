@@ -14,7 +14,7 @@ from voicechart.asr.transcriber import Transcript
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.exam.session import WHERE_NOTE
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
+from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult, probe_answer
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 
@@ -118,3 +118,19 @@ def test_an_answer_heard_unsure_is_asked_again_and_the_values_still_wait(
     exam = pipeline.exam
     assert exam is not None
     assert sandbox[0].read_chart(exam.exam_num)[SequenceType.PROBING][3].sites[:3] == (2, 2, 2)
+
+
+def test_the_early_end_probe_ends_an_answer_at_the_depths_floor_only_while_the_tooth_is_awaited(
+    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
+) -> None:
+    """Ended at the pause, the answer reaches the PMS without waiting out the hang-over."""
+    said = [("Start perio exam.", -0.1), ("3 2 4.", -0.1), ("3 2 grumble.", -0.1), ("2 2 2.", -0.1)]
+    pipeline, _ = run(sandbox, tmp_path, said)
+    session = pipeline.session
+    assert session is not None and session.awaiting_tooth
+    answer = Transcript("Tooth 3 facial.", UNSURE_OF_A_TOOTH, 0.01)
+    options = pipeline.options
+    assert probe_answer(answer, options, answers=session.answers).complete
+    assert not probe_answer(answer, options).complete  # a tooth alone: the findings' floor
+    move = Transcript("Next tooth.", -0.1, 0.01)
+    assert probe_answer(move, options, answers=session.answers).complete  # other commands as before

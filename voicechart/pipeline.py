@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +29,7 @@ from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
 from voicechart.clips import write_clip
 from voicechart.dictation.choose import choose, may_move_cursor, spoken_sides
 from voicechart.dictation.commands import (
+    Command,
     Depths,
     Flag,
     Interpretation,
@@ -374,7 +375,8 @@ class Pipeline:
         return _RecognitionProbe(start_recognition(self.transcriber, pcm16_to_float(pcm)), self._answer)
 
     def _answer(self, transcript: Transcript) -> ProbeAnswer:
-        return probe_answer(transcript, self.options)
+        session = self.session  # read only: whether "which tooth?" waits for an answer
+        return probe_answer(transcript, self.options, answers=session.answers if session else None)
 
     # --- one utterance -------------------------------------------------------------------------------------
     def process(self, utt: Utterance, *, closed_wall: float | None = None) -> UtteranceResult:
@@ -652,14 +654,21 @@ def gates_of(options: PipelineOptions) -> Gates:
     )
 
 
-def probe_answer(transcript: Transcript, options: PipelineOptions) -> ProbeAnswer:
+def probe_answer(
+    transcript: Transcript,
+    options: PipelineOptions,
+    *,
+    answers: Callable[[Sequence[Command]], bool] | None = None,
+) -> ProbeAnswer:
     """May the utterance end at this pause? Only if what was heard is trusted and a whole command. The
     choice here does not dry-run the session (the probe runs on another thread than the one that applies
-    utterances); the utterance itself is then decided with it."""
+    utterances); the utterance itself is then decided with it. `answers`: whether commands answer the
+    session's "which tooth?" (ExamSession.answers), judged then at the depths' floor, as `_decide` will."""
     if starts_note(transcript.text) is not None:
         return ProbeAnswer(complete=False)  # a note follows: the note model recognizes it whole
     choice = choose(transcript, options.numbering)
-    verdict = judge_choice(transcript, choice, gates_of(options))
+    answering = answers is not None and answers(choice.interpretation.commands)
+    verdict = judge_choice(transcript, choice, gates_of(options), answering=answering)
     return ProbeAnswer(verdict.status == "ok" and is_whole_command(choice.interpretation), transcript)
 
 
