@@ -437,7 +437,9 @@ def load_gates() -> Gates:
 def gates_main() -> None:
     """Coordinate search of the gates on the dev voices, maximizing utility (see WRONG_COST), each candidate
     replayed as the product is used (a flagged utterance repeated with the tooth; the repeats' recognitions
-    are made on demand and cached). `--no-repeats`: first hearings only."""
+    are made on demand and cached). `--no-repeats`: first hearings only. `only=undo_pause_end`: search only
+    these gates, once each, the others kept as results/gates.json has them (a new gate calibrated without
+    moving the ones already shipped)."""
     _, count = _args()
     recognitions = Recognitions(configs=("digit",))  # the product's prompt only
     exams = [e for e in selected("dev", count) if "--cached" not in sys.argv or recognitions.has(e)]
@@ -451,9 +453,13 @@ def gates_main() -> None:
         "commands": [-1.5, -1.2, -1.0, -0.8, -0.6, -0.4],
         "undo_pause_end": [-1.5, -1.2, -1.0, -0.9, -0.8, -0.6, -0.4],
     }
-    gates = OLD_GATES
-    history = []
-    for _round in range(2):
+    only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("only=")), None)
+    gates, history, rounds = OLD_GATES, [], 2
+    if only is not None:
+        grids = {name: grids[name] for name in only}
+        gates, rounds = load_gates(), 1
+        history = json.loads((RESULTS / "gates.json").read_text())["search"]
+    for _round in range(rounds):
         for name, grid in grids.items():
             scored = []
             for value in grid:
@@ -462,11 +468,11 @@ def gates_main() -> None:
                 # depends on the repeat); `--no-repeats`: the first hearings alone
                 t = totals(replay(e, Lever("gates", gates=candidate), get, retries=retries) for e in exams)
                 scored.append((t["utility"], value, t))
-            # among equal utilities the lowest value: the floor or margin that refuses the fewest utterances
-            # (a refused command costs the hygienist a repeat, which the utility does not count)
-            best = max(scored, key=lambda s: (s[0], -s[1]))
+            # among equal utilities, the fewest refused utterances (each costs the hygienist a repeat, which
+            # the utility does not count), then the strictest value
+            best = max(scored, key=lambda s: (s[0], -s[2]["flagged_utterances"], -abs(s[1])))
             gates = replace(gates, **{name: best[1]})
-            history.append({"gate": name, "value": best[1], "utility": best[0]})
+            history.append({"gate": name, "value": best[1], "utility": best[0], "alone": only is not None})
             print(f"{name} = {best[1]}: utility {best[0]:.1f}, {pct(best[2]['accuracy'])} right, "
                   f"{int(best[2]['wrong_unflagged'])} wrong without a mark", flush=True)  # fmt: skip
     RESULTS.mkdir(exist_ok=True)

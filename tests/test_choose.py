@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from voicechart.exam.path import ToothSide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge_choice
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions
+from voicechart.pipeline import Pipeline, PipelineOptions, gates_of
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 
@@ -314,3 +316,26 @@ def test_undo_pause_and_end_exam_have_their_own_floor_and_other_commands_keep_th
     unset = Gates(depths=-0.7, findings=-0.2, commands=-1.2)  # no floor of their own: the commands' floor
     unsure = heard(("Scratch that.", -0.95))
     assert judge_choice(unsure, choose(unsure), unset).status == "ok"
+
+
+def test_the_shipped_config_holds_the_gates_calibrated_on_the_dev_voices() -> None:
+    repo = Path(__file__).parents[1]
+    calibrated = json.loads((repo / "bench/results/gates.json").read_text())["gates"]
+    asr = tomllib.loads((repo / "config/default.toml").read_text())["asr"]
+    shipped = {
+        "depths": asr["min_avg_logprob"],
+        "findings": asr["min_avg_logprob_findings"],
+        "commands": asr["min_avg_logprob_commands"],
+        "depths_margin": asr["min_margin"],
+        "findings_margin": asr["min_margin_findings"],
+        "max_no_speech_prob": asr["max_no_speech_prob"],
+        "undo_pause_end": asr["min_avg_logprob_undo_pause_end"],
+    }
+    assert shipped == calibrated
+    options = PipelineOptions(
+        min_avg_logprob=asr["min_avg_logprob"],
+        min_avg_logprob_commands=asr["min_avg_logprob_commands"],
+        max_no_speech_prob=asr["max_no_speech_prob"],
+        min_avg_logprob_undo_pause_end=asr["min_avg_logprob_undo_pause_end"],
+    )
+    assert gates_of(options).undo_pause_end == calibrated["undo_pause_end"]
