@@ -89,6 +89,18 @@ def test_a_resumed_session_replays_a_misheard_resume_the_same_way() -> None:
     assert probing(live, 3)[:3] == (3, 2, 2)
 
 
+def test_a_command_heard_unsure_is_asked_again_as_said_and_values_with_the_tooth() -> None:
+    session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
+    decide(session, interpret("3 2 4"))
+    for said in ("pause", "scratch that", "end exam", "next tooth"):
+        decision = decide(session, interpret(said), low_confidence="recognizer unsure (confidence 0.50)")
+        assert decision.status == "flagged", said
+        assert decision.readback == "Not done: recognizer unsure (confidence 0.50). Say it again", said
+    assert not session.paused and not session.ended and probing(session, 2)[:3] == (4, 2, 3)
+    unsure_values = decide(session, interpret("2 2 3"), low_confidence="recognizer unsure (confidence 0.50)")
+    assert unsure_values.readback.endswith("Please repeat, with the tooth.")
+
+
 def test_the_reminder_plays_the_flagged_earcon_and_talk_plays_none() -> None:
     assert earcon_for("transcript_only", [], STILL_PAUSED_READBACK) is Earcon.FLAGGED
     assert earcon_for("transcript_only", [], "") is None

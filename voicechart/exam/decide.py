@@ -121,11 +121,11 @@ def decide(
         if session is not None:
             if not may_move_cursor:
                 session.note_not_understood(cursor_uncertain=False)
-                return Decision("flagged", [*(reasons or ["not understood"]), CURSOR_KEPT_NOTE])
+                return _refused(interpretation, [*(reasons or ["not understood"]), CURSOR_KEPT_NOTE])
             unconfirmed = session.note_not_understood(cursor_uncertain=True)
             if unconfirmed:
                 reasons.append(f"{UNCONFIRMED_REASON}: " + ", ".join(unconfirmed))
-        return Decision("flagged", reasons or ["not understood"])
+        return _refused(interpretation, reasons or ["not understood"])
     outcome = session.apply(interpretation.commands, guessed=interpretation.guessed_notes())
     if outcome.flagged and not outcome.applied:
         had_depths = any(isinstance(c, Depths) for c in interpretation.commands)
@@ -134,6 +134,15 @@ def decide(
         )  # understood: not "undo"
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)
+
+
+def _refused(interpretation: Interpretation, flags: list[str]) -> Decision:
+    """Flagged, nothing charted. A command that names no tooth and charts nothing ("pause", "scratch that",
+    "next tooth" heard unsure) is asked again as it was said; anything else, with the tooth."""
+    said = interpretation.commands
+    if interpretation.accepted and not any(isinstance(c, (*CHARTING, GoTo)) for c in said):
+        return Decision("flagged", flags, Outcome(readback=f"Not done: {flags[0]}. Say it again"))
+    return Decision("flagged", flags)
 
 
 def resumes(interpretation: Interpretation) -> bool:
