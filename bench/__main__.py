@@ -12,6 +12,7 @@ from bench import (
     fuzz_dictation,
     live,
     load,
+    misheard,
     notes_corpus,
     notes_wer,
     pms_hop,
@@ -43,11 +44,12 @@ BENCHES = {
     "load": load.main,
     "reliability": reliability.main,
     "fuzz": fuzz_dictation.main,
+    "misheard": misheard.main,
 }
 
 WITH_ARGUMENTS = (
     "corpus", "recognize", "gates", "levers", "levers-base", "product", "notes-corpus", "load", "reliability",
-    "fuzz",
+    "fuzz", "misheard",
 )  # fmt: skip
 """Benchmarks with arguments of their own, not run by a bare `bench` (the corpus ones take an hour or more
 on 2 cores; load and reliability half an hour)."""
