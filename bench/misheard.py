@@ -3,9 +3,10 @@
 Every first hearing of the dev exams (cached recognitions, the product's prompt, the top reading) that the
 grammar did not understand is aligned word by word with what was said; a single word said as a finding or
 site word ("calculus", "mesial", "all") and written as a word the grammar does not know ("capitalist") is a
-substitution. Kept: those seen at least MIN_TIMES times in at least MIN_VOICES dev voices (a confusion of the
-recognizer, not of one voice), never a tooth side (a side moves the cursor: it is not guessed). The product
-guesses them like a misspelling (voicechart.dictation.guess.MISHEARD), and what they chart is marked.
+substitution. Kept: those seen at least MIN_TIMES times from at least MIN_SPEAKERS dev speakers (a confusion
+of the recognizer, not of one person: flite's and festival's kal are one speaker), never a tooth side (a side
+moves the cursor: it is not guessed). The product guesses them like a misspelling
+(voicechart.dictation.guess.MISHEARD), and what they chart is marked.
 
     VOICECHART_CORPUS_DIR=… python -m bench misheard exams=0,3,36,… --cached
 """
@@ -23,7 +24,7 @@ from voicechart.dictation.guess import MISHEARD, TARGETS
 from voicechart.dictation.interpreter import interpret
 
 MIN_TIMES = 2
-MIN_VOICES = 2
+MIN_SPEAKERS = 2
 SITE_WORDS = frozenset(TARGETS) | {"mid", "all"}
 """What a misheard word may be learned as: findings, measures and sites, never a tooth side."""
 SIDES = frozenset({"facial", "lingual", "buccal", "palatal"})
@@ -40,11 +41,11 @@ Pair = tuple[str, str]
 
 def substitutions(split: str = "dev") -> tuple[Counter[Pair], dict[Pair, set[str]]]:
     """(heard, said) single-word substitutions in first hearings the grammar did not understand, and the
-    voices each was seen in."""
+    speakers each was seen from."""
     _, count = _args()
     recognitions = Recognitions(configs=("digit",))
     seen: Counter[Pair] = Counter()
-    voices: dict[Pair, set[str]] = defaultdict(set)
+    speakers: dict[Pair, set[str]] = defaultdict(set)
     for exam in selected(split, count):
         for k in range(len(exam.spoken)):
             heard_text = recognitions.get(exam, k)["digit"][0][0]
@@ -58,29 +59,29 @@ def substitutions(split: str = "dev") -> tuple[Counter[Pair], dict[Pair, set[str
                 word, written = truth[a1], heard[b1]
                 if word in SITE_WORDS and written not in SITE_WORDS | SIDES and not written.isdigit():
                     seen[(written, word)] += 1
-                    voices[(written, word)].add(exam.voice.id)
-    return seen, voices
+                    speakers[(written, word)].add(exam.voice.speaker)
+    return seen, speakers
 
 
 def main() -> None:
-    seen, voices = substitutions()
+    seen, speakers = substitutions()
     learned = {
         written: word
         for (written, word), n in seen.most_common()
-        if n >= MIN_TIMES and len(voices[(written, word)]) >= MIN_VOICES
+        if n >= MIN_TIMES and len(speakers[(written, word)]) >= MIN_SPEAKERS
     }
     lines = [
         "# Words the recognizer writes for a finding or site word (`bench misheard`, dev voices only)",
         "",
-        f"Kept: seen {MIN_TIMES}+ times in {MIN_VOICES}+ dev voices; shipped in"
+        f"Kept: seen {MIN_TIMES}+ times from {MIN_SPEAKERS}+ dev speakers; shipped in"
         " voicechart.dictation.guess.MISHEARD.",
         "",
-        "| written | said | times | dev voices | kept |",
+        "| written | said | times | dev speakers | kept |",
         "|---|---|---|---|---|",
     ]
     for (written, word), n in seen.most_common(40):
         kept = "yes" if learned.get(written) == word else ""
-        lines.append(f"| {written} | {word} | {n} | {len(voices[(written, word)])} | {kept} |")
+        lines.append(f"| {written} | {word} | {n} | {len(speakers[(written, word)])} | {kept} |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "misheard.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -39,6 +39,16 @@ class Voice:
     pitch: int = 50  # espeak-ng only (0-99)
     cents: int = 0  # a pitch shift applied with sox afterwards (piper variants)
 
+    @property
+    def speaker(self) -> str:
+        """The recorded person behind the voice: flite's and festival's kal voices are one speaker, as are
+        flite's slt and festival's HTS slt, and piper's joe pitched down is joe (espeak-ng's variants are
+        formant settings, each its own). The dev/test split is by voice, so kal and slt are on both sides."""
+        for person in ("kal", "slt", "joe"):
+            if person in self.name or person in self.id:
+                return person
+        return self.id
+
 
 VOICES: tuple[Voice, ...] = (
     # dev: tune here

@@ -26,15 +26,15 @@ def test_clear_misspellings_are_guessed_and_the_rest_is_not() -> None:
 
 def test_words_the_recognizer_writes_for_a_finding_are_guessed_like_misspellings_and_marked() -> None:
     """voicechart.dictation.guess.MISHEARD, learned from the dev voices (`bench misheard`)."""
-    interpretation = interpret("3 3 3. Capitalist distal.")
-    assert interpretation.accepted and interpretation.guessed == ((3, "calculus"),)
-    assert interpretation.commands[-1] == Flag(FlagKind.CALCULUS, parts=interpretation.commands[-1].parts)
-    assert interpretation.guessed_notes() == {1: "heard “capitalist”, taken for calculus: check it"}
+    interpretation = interpret("3 3 3. Plant distal.")
+    assert interpretation.accepted and interpretation.guessed == ((3, "plaque"),)
+    assert interpretation.commands[-1] == Flag(FlagKind.PLAQUE, parts=interpretation.commands[-1].parts)
+    assert interpretation.guessed_notes() == {1: "heard “plant”, taken for plaque: check it"}
     assert interpret("4 2 5, bleeding good").guessed == ((4, "mid"),)
     session = ExamSession(rows=[MeasureRow(SequenceType.SKIP_TOOTH, 1, tooth_value=1)])
-    assert decide(session, interpret("3 3 3. Capitalist distal.")).status == "applied"
+    assert decide(session, interpret("3 3 3. Plant distal.")).status == "applied"
     assert session.flagged_sites, "what a guess charts is marked for review"
-    for talk in ("that looks good", "good job", "is he a capitalist", "we will send you home"):
+    for talk in ("that looks good", "good job", "a plant in the window", "we will send you home"):
         assert not interpret(talk).accepted, talk  # talk stays talk: a guess must make it understood
 
 

@@ -19,7 +19,6 @@ TARGETS = (
 """The words a misheard word may be taken for: findings, sites and measures."""
 
 MISHEARD: dict[str, str] = {
-    "capitalist": "calculus",
     "black": "plaque",
     "separation": "suppuration",
     "good": "mid",
@@ -27,9 +26,9 @@ MISHEARD: dict[str, str] = {
     "plant": "plaque",
     "home": "all",
 }
-"""Words tiny.en writes for a finding or site word, whatever their spelling ("capitalist" for calculus),
-learned from the corpus's dev voices by `python -m bench misheard` (seen twice or more, in two or more dev
-voices; never a tooth side). Guessed like a misspelling: only where not understood, only when that makes the
+"""Words tiny.en writes for a finding or site word, whatever their spelling ("plant" for plaque),
+learned from the corpus's dev voices by `python -m bench misheard` (seen twice or more, from two or more dev
+speakers; never a tooth side). Guessed like a misspelling: only where not understood, only when that makes the
 utterance understood, and marked for review."""
 
 SIMILAR = 0.75
