@@ -4,21 +4,17 @@ the patient while paused stays silent transcript."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
-from voicechart.asr.transcriber import Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
+from tests.scripted_pipeline import run
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import PAUSED, STILL_PAUSED_READBACK, decide
 from voicechart.exam.resume import JournaledUtterance, replay
 from voicechart.exam.session import ExamSession
 from voicechart.feedback.earcons import Earcon, earcon_for
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 
@@ -106,38 +102,12 @@ def test_the_reminder_plays_the_flagged_earcon_and_talk_plays_none() -> None:
     assert earcon_for("transcript_only", [], "") is None
 
 
-class Scripted:
-    def __init__(self, said: list[str]) -> None:
-        self.said = list(said)
-
-    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
-        return Transcript(self.said.pop(0), -0.1, 0.01)
-
-
 def test_through_the_pipeline_values_while_paused_are_said_back_and_nothing_reaches_the_pms(
     sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path
 ) -> None:
-    connector, _engine, journal = sandbox
+    connector = sandbox[0]
     said = ["Start perio exam.", "3 2 4.", "Pause.", "2 2 3.", "Resume listening.", "2 2 3."]
-    pipeline = Pipeline(
-        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-        transcriber=Scripted(said),
-        connector=connector,
-        journal=journal,
-        clips_dir=tmp_path / "clips",
-        pat_num=3,  # no missing teeth: the path starts at tooth 1 facial
-        pms_url="sqlite:///sandbox",
-        model_name="scripted",
-        options=PipelineOptions(
-            min_avg_logprob=-0.7, min_avg_logprob_commands=-0.6, max_no_speech_prob=0.6, pms_wait_s=0.0
-        ),
-        today=dt.date.today(),
-    )
-    quiet = np.zeros(8000, dtype=np.int16)
-    results = []
-    for i in range(len(said)):
-        results.append(pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)))
-        pipeline.outbox.drain()
+    pipeline, results = run(sandbox, tmp_path, [(text, -0.1) for text in said])
     reminded = results[3]
     assert reminded.status == "transcript_only" and not reminded.edits
     assert reminded.readback == STILL_PAUSED_READBACK and reminded.speak

@@ -4,61 +4,20 @@ confidence floor (a tooth number alone would need the findings' higher one)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
+from tests.scripted_pipeline import run
 from voicechart.asr.transcriber import Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.exam.session import WHERE_NOTE
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult, probe_answer
+from voicechart.pipeline import probe_answer
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 
 UNSURE_OF_A_TOOTH = -0.45
 """Confidence 0.64: above the depths' floor (-0.7), below the findings' (-0.2) of a tooth number alone."""
-
-
-class Scripted:
-    def __init__(self, said: list[tuple[str, float]]) -> None:
-        self.said = list(said)
-
-    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
-        text, avg_logprob = self.said.pop(0)
-        return Transcript(text, avg_logprob, 0.01)
-
-
-def run(
-    sandbox: tuple[SandboxConnector, sa.Engine, Journal], tmp_path: Path, said: list[tuple[str, float]]
-) -> tuple[Pipeline, list[UtteranceResult]]:
-    connector, _engine, journal = sandbox
-    pipeline = Pipeline(
-        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-        transcriber=Scripted(said),
-        connector=connector,
-        journal=journal,
-        clips_dir=tmp_path / "clips",
-        pat_num=3,  # no missing teeth: the path starts at tooth 1 facial
-        pms_url="sqlite:///sandbox",
-        model_name="scripted",
-        options=PipelineOptions(
-            min_avg_logprob=-0.7,
-            min_avg_logprob_commands=-0.6,
-            min_avg_logprob_findings=-0.2,
-            max_no_speech_prob=0.6,
-            pms_wait_s=0.0,
-        ),
-        today=dt.date.today(),
-    )
-    quiet = np.zeros(8000, dtype=np.int16)
-    results = []
-    for i in range(len(said)):
-        results.append(pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)))
-        pipeline.outbox.drain()
-    return pipeline, results
 
 
 def test_the_tooth_alone_charts_what_waited_for_it_in_the_pms(
