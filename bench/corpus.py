@@ -184,10 +184,10 @@ def said(exam: CorpusExam, k: int, *, named: bool = False, where: bool = False, 
     return speech_text(spoken.where if where else spoken.text(named=named))
 
 
-def _form(named: bool, where: bool, resume: bool = False) -> str:
-    return (
-        "resume" if resume else "where" if where else str(named)
-    )  # str(named): the cache keys of the first two forms as they were
+def form_of(named: bool, where: bool = False, resume: bool = False) -> str:
+    """The name of the form an utterance is said in, as the caches key it ("False" and "True": the first two
+    forms' keys as they were)."""
+    return "resume" if resume else "where" if where else str(named)
 
 
 def utterance_audio(
@@ -198,7 +198,7 @@ def utterance_audio(
     if path.exists():
         return read_wav(path)
     text = said(exam, k, named=named, where=where, resume=resume)
-    seed = int(hashlib.sha256(f"{exam.id}:{k}:{_form(named, where, resume)}".encode()).hexdigest()[:8], 16)
+    seed = int(hashlib.sha256(f"{exam.id}:{k}:{form_of(named, where, resume)}".encode()).hexdigest()[:8], 16)
     speech = synthesize(exam.voice, text, exam.rate)
     pad = np.zeros(int(PAD_S * RATE), dtype=np.int16)
     speech = acoustic(np.concatenate([pad, speech, pad]), exam.channel, seed=seed)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, said, utterance_audio
+from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, form_of, said, utterance_audio
 from bench.voices import VOICES
 from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
@@ -77,8 +77,7 @@ Key = tuple[str, int, bool, str]  # exam id, utterance, named, model
 
 def _digest(exam: CorpusExam, k: int, named: bool, where: bool = False, resume: bool = False) -> str:
     text = said(exam, k, named=named, where=where, resume=resume)
-    form = "resume" if resume else "where" if where else named  # the first two forms' digests as they were
-    return hashlib.sha256(f"{exam.id}|{k}|{form}|{text}".encode()).hexdigest()[:12]
+    return hashlib.sha256(f"{exam.id}|{k}|{form_of(named, where, resume)}|{text}".encode()).hexdigest()[:12]
 
 
 class Recognitions:

@@ -21,13 +21,12 @@ from collections import Counter, defaultdict
 from bench.corpus import said
 from bench.corpus_eval import RESULTS, Recognitions, _args, selected
 from voicechart.dictation.guess import MISHEARD, TARGETS
-from voicechart.dictation.interpreter import interpret
+from voicechart.dictation.interpreter import SIDE_WORDS, interpret
 
 MIN_TIMES = 2
 MIN_SPEAKERS = 2
 SITE_WORDS = frozenset(TARGETS) | {"mid", "all"}
 """What a misheard word may be learned as: findings, measures and sites, never a tooth side."""
-SIDES = frozenset({"facial", "lingual", "buccal", "palatal"})
 
 _WORD = re.compile(r"[^a-z0-9 ]+")
 
@@ -57,7 +56,8 @@ def substitutions(split: str = "dev") -> tuple[Counter[Pair], dict[Pair, set[str
                 if op != "replace" or a2 - a1 != 1 or b2 - b1 != 1:
                     continue
                 word, written = truth[a1], heard[b1]
-                if word in SITE_WORDS and written not in SITE_WORDS | SIDES and not written.isdigit():
+                known = written in SITE_WORDS or written in SIDE_WORDS or written.isdigit()
+                if word in SITE_WORDS and not known:
                     seen[(written, word)] += 1
                     speakers[(written, word)].add(exam.voice.speaker)
     return seen, speakers

@@ -99,10 +99,9 @@ def kind_of(interpretation: Interpretation) -> str:
 
 def floor_of(kind: str, gates: Gates) -> float:
     """The confidence floor of a kind of utterance (see `kind_of`)."""
-    if kind == "undo_pause_end":
-        return gates.commands if gates.undo_pause_end is None else gates.undo_pause_end
+    stops = gates.commands if gates.undo_pause_end is None else gates.undo_pause_end
     floors = {"depths": gates.depths, "findings": gates.findings, "commands": gates.commands}
-    return floors[kind]
+    return {**floors, "undo_pause_end": stops}[kind]
 
 
 LOOP_RUN = 4

@@ -44,7 +44,7 @@ UNCONFIRMED_REASON = "values charted just before are marked for review"
 before it is marked; the resume marks it again only then."""
 
 RESUME_WORDS = 3
-"""At most this many words in an utterance that resumes by the word "listening" alone (see `resumes`)."""
+"""At most this many words in an utterance that resumes by "resume" or "listening" alone (see `resumes`)."""
 
 PAUSED = "paused"
 """The flag of an utterance kept as transcript only because the exam was paused ("pause")."""
@@ -152,7 +152,7 @@ def resumes(interpretation: Interpretation) -> bool:
     it; while paused, nothing else is taken from what is said."""
     if any(isinstance(c, ResumeListening) for c in interpretation.commands):
         return True
-    words = {w.lower().strip(".,!?") for w in interpretation.words}
+    words = set(interpretation.words)  # lower case, without punctuation
     short = len(interpretation.words) <= RESUME_WORDS
     return short and bool(words & {"resume", "listening"}) and not words & {"stop", "pause", "not"}
 
