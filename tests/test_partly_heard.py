@@ -196,3 +196,52 @@ def test_values_that_run_over_values_charted_before_leave_the_cursor_in_doubt() 
     assert session.lost
     decide(session, interpret("4 4 4"))
     assert LOST_NOTE in notes_on(session, SequenceType.PROBING, 3)
+
+
+REPEAT = "tooth 4 facial 3 3, bleeding distal, tooth 5 facial 4 3 3, bleeding mid, mobility 1"
+"""A repeat with the tooth whose first side lost a value: the second side names itself."""
+
+
+def test_a_side_named_after_the_unclear_words_is_charted_where_it_says() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4, 2 2 3"))  # teeth 2 and 3 facial: the cursor is on tooth 4 facial
+    decision = decide(session, interpret(REPEAT))
+    assert decision.status == "flagged" and HEARD_PART_NOTE in decision.flags
+    assert "Not charted:" in decision.readback and "Repeat it, with the tooth" in decision.readback
+    assert probing(session, 4) == (BLANK,) * 6  # the side that lost a value waits for the repeat
+    assert probing(session, 5)[:3] == (3, 3, 4) and not notes_on(session, SequenceType.PROBING, 5)
+    bleeding = session.rows[(SequenceType.BLEED_SUP_PLAQ_CALC, 5)]
+    assert bleeding.sites[1] and not bleeding.sites[0] and not bleeding.sites[2]  # mid only
+    assert session.rows[(SequenceType.MOBILITY, 5)].tooth_value == 1
+    assert not session.rows.get((SequenceType.BLEED_SUP_PLAQ_CALC, 4))  # "bleeding distal" was tooth 4's
+    assert {e.tooth for e in decision.outcome.edits} == {5} if decision.outcome else False
+    assert decide(session, interpret("2 2 2")).status == "applied"  # the named side set the cursor
+    assert probing(session, 6)[:3] == (2, 2, 2) and not notes_on(session, SequenceType.PROBING, 6)
+
+
+def test_a_side_named_far_from_where_the_cursor_may_be_or_after_a_command_is_not_charted() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))  # tooth 2 facial
+    decision = decide(session, interpret("tooth 3 facial 2 2, tooth 14 facial 3 3 3"))  # "14" for "4"?
+    assert decision.status == "flagged" and HEARD_PART_NOTE not in decision.flags
+    assert probing(session, 14) == (BLANK,) * 6 and probing(session, 3) == (BLANK,) * 6
+    session = new_exam()
+    decide(session, interpret("3 2 4"))
+    decision = decide(session, interpret("tooth 3 facial 2 2, scratch that, tooth 4 facial 3 3 3"))
+    assert HEARD_PART_NOTE not in decision.flags and probing(session, 4) == (BLANK,) * 6
+
+
+def test_a_resumed_session_replays_the_sides_named_after_the_unclear_words() -> None:
+    live = new_exam()
+    decide(live, interpret("3 2 4, 2 2 3"))
+    decision = decide(live, interpret(REPEAT))
+    decide(live, interpret("2 2 2"))
+    journaled = [
+        JournaledUtterance("applied", "3 2 4, 2 2 3"),
+        JournaledUtterance(decision.status, REPEAT, "; ".join(decision.flags)),
+        JournaledUtterance("applied", "2 2 2"),
+    ]
+    rebuilt = new_exam()
+    replay(rebuilt, journaled, "universal")
+    assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor
+    assert rebuilt.flagged_sites == live.flagged_sites

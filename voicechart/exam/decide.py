@@ -24,6 +24,7 @@ from voicechart.dictation.commands import (
     Skip,
     Step,
 )
+from voicechart.exam.edits import ChartEdit
 from voicechart.exam.session import ExamSession, Outcome
 
 HEARD_PART_NOTE = "charted what came before it"
@@ -104,7 +105,9 @@ def decide(
     if session is not None and not low_confidence and interpretation.rejected and not session.paused:
         heard = chart_heard_part(session, interpretation)
         if heard is not None:
-            readback = f"{heard.readback}. Not charted after that: {reasons[0]}. Repeat it, with the tooth"
+            only_before = heard.applied == heard_part(interpretation)
+            not_charted = "Not charted after that" if only_before else "Not charted"
+            readback = f"{heard.readback}. {not_charted}: {reasons[0]}. Repeat it, with the tooth"
             said = replace(heard, readback=readback, speak=True)  # a repeat is asked for: always said
             return Decision("flagged", [*reasons, HEARD_PART_NOTE], said)
     if reasons or session is None:
@@ -202,27 +205,110 @@ def _cut_short(command: Command) -> bool:
     return isinstance(command, Flag) and not command.parts  # "bleeding on tooth 9 lingual" + unclear words
 
 
-def _nothing_moving_after(interpretation: Interpretation) -> bool:
-    """The words from the first unclear one to the end hold nothing number-like and nothing like a command
-    that moves the cursor ("…, 2 2 3, bleeding interclock signal", "…, 3 1 2, capitalist mesial"): what was
-    lost there was a finding or its sites, not a triplet, "skip" or "undo", so the cursor is where it was."""
-    return not could_move_cursor(" ".join(interpretation.words[_first_unclear(interpretation) :]))
+def anchored_parts(interpretation: Interpretation) -> tuple[tuple[Command, ...], ...]:
+    """The runs after the first words that were not understood that begin by naming their tooth side, as a
+    repeat with the tooth does ("tooth 14 lingual 3 3 [unclear], tooth 12 lingual 2 3 4, bleeding mesial"):
+    each says where it goes, so it does not depend on what the unclear words did to the cursor. A run is the
+    named depths and the charting that follows them up to the next unclear words (what comes just before
+    those is left out as in `heard_part`). None when a command other than charting comes after the first
+    unclear words (a "scratch that" or "tooth 5" there may have changed what the runs mean)."""
+    if not interpretation.rejected:
+        return ()
+    first = _first_unclear(interpretation)
+    unclear = [r.span for r in interpretation.rejected]
+    runs: list[list[Command]] = []
+    run: list[Command] | None = None
+    end = first
+    for command in interpretation.commands:
+        if command.span.start < first:
+            continue  # the heard part's
+        if not isinstance(command, CHARTING):
+            return ()
+        if any(s.start < command.span.end and s.end > end for s in unclear):  # unclear words since the last
+            if run and _cut_short(run[-1]):
+                run.pop()
+            run = None
+        end = command.span.end
+        if any(s.start < command.span.end and command.span.start < s.end for s in unclear):
+            continue  # inside words that were not understood
+        if _names_its_side(command):
+            run = [command]
+            runs.append(run)
+        elif run is not None:
+            run.append(command)
+    if run and any(s.start >= run[-1].span.end for s in unclear) and _cut_short(run[-1]):
+        run.pop()
+    return tuple(tuple(r) for r in runs if r)
+
+
+def _names_its_side(command: Command) -> bool:
+    return (
+        isinstance(command, Depths)
+        and command.tooth is not None
+        and command.side is not None
+        and not command.correction
+        and len(command.values) % 3 == 0
+    )
+
+
+def _unclear_after(interpretation: Interpretation, position: int) -> str:
+    """The words from the first unclear one at or after `position` to the end ("" when none is)."""
+    starts = [r.span.start for r in interpretation.rejected if r.span.start >= position]
+    return " ".join(interpretation.words[min(starts) :]) if starts else ""
 
 
 def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Outcome | None:
     """Chart what a partly understood utterance said before the words that were not understood, when it
     fits the chart where it is (no doubt about where it goes, and none about where the cursor was: it starts
-    with a tooth, or the cursor is trusted), instead of losing the whole breath. What came
-    after is unknown, so the cursor is then uncertain (depths from the cursor are marked until a tooth is
-    named; not when only a finding's sites were lost at the end) and the utterance stays flagged for a
-    repeat. None when there is nothing to chart this way."""
+    with a tooth, or the cursor is trusted), instead of losing the whole breath; then each run after the
+    unclear words that names its tooth side (`anchored_parts`) and fits the chart from where the cursor may
+    be. What was not understood is unknown, so after it the cursor is uncertain (depths from the cursor are
+    marked until a tooth is named; not when only a finding's sites were lost at the end) and the utterance
+    stays flagged for a repeat. None when there is nothing to chart this way."""
     heard = heard_part(interpretation)
     anchored = isinstance(heard[0], Depths | SiteDepth) and heard[0].tooth is not None if heard else False
-    if not heard or not (anchored or session.cursor_trusted) or not session.fits(heard):
-        return None  # values said from a cursor in doubt wait for the repeat with the tooth
-    outcome = session.apply(heard, unclear_after=True)
-    if _nothing_moving_after(interpretation):
-        session.forget_last_site()
-    else:
+    outcomes: list[Outcome] = []
+    if heard and (anchored or session.cursor_trusted) and session.fits(heard):
+        outcomes.append(session.apply(heard, unclear_after=True))
+    before_runs = session.snapshot()
+    _after_unclear(session, _unclear_after(interpretation, 0))
+    for run in anchored_parts(interpretation):
+        if not session.fits(run):
+            continue  # a tooth named far from where the cursor may be: perhaps misheard
+        later = _unclear_after(interpretation, run[-1].span.end)
+        outcomes.append(session.apply(run, unclear_after=bool(later)))
+        if later:
+            _after_unclear(session, later)
+    if not outcomes:
+        session.restore(before_runs)  # values said from a cursor in doubt wait for the repeat with the tooth
+        return None
+    return _merged(outcomes)
+
+
+def _after_unclear(session: ExamSession, unclear_words: str) -> None:
+    """Where the cursor is after words that were not understood: lost when they hold anything number-like or
+    like a command that moves the cursor; otherwise where it was (only a finding's sites were lost)."""
+    if could_move_cursor(unclear_words):
         session.lose_cursor()
-    return outcome
+    else:
+        session.forget_last_site()
+
+
+def _merged(outcomes: list[Outcome]) -> Outcome:
+    """Outcomes applied one after another as one: each row's edit from its first `before` to its last
+    `after`."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    edits: dict[tuple[object, int], ChartEdit] = {}
+    for outcome in outcomes:
+        for edit in outcome.edits:
+            key = (edit.sequence_type, edit.tooth)
+            first = edits.get(key)
+            edits[key] = edit if first is None else replace(edit, before=first.before)
+    return Outcome(
+        tuple(edits.values()),
+        ". ".join(o.readback for o in outcomes if o.readback),
+        "; ".join(dict.fromkeys(o.flagged for o in outcomes if o.flagged)),
+        applied=tuple(c for o in outcomes for c in o.applied),
+        speak=any(o.speak for o in outcomes),
+    )

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
-from voicechart.exam.decide import HEARD_PART_NOTE, decide, heard_part
+from voicechart.exam.decide import HEARD_PART_NOTE, anchored_parts, decide, heard_part
 from voicechart.exam.session import ExamSession
 from voicechart.pms.sandbox.connector import validate_measure
 
@@ -36,7 +36,8 @@ def check_utterance(session: ExamSession, text: str, numbering: Numbering = "uni
     edits = decision.outcome.edits if decision.outcome is not None and charted else ()
     if not charted and session.rows != rows_before:
         raise InvariantBroken(f"{text!r}: the chart changed although the utterance was {decision.status}")
-    if edits and not interpretation.accepted and not (partly and heard_part(interpretation)):
+    heard = heard_part(interpretation) or anchored_parts(interpretation)
+    if edits and not interpretation.accepted and not (partly and heard):
         raise InvariantBroken(f"{text!r}: the chart changed without a whole, valid command")
     for edit in edits:
         key = (edit.sequence_type, edit.tooth)
