@@ -73,20 +73,21 @@ def test_depths_cut_short_by_the_unclear_words_are_left_for_the_repeat() -> None
     assert probing(session, 2)[:3] == (4, 2, 3) and probing(session, 3) == (BLANK,) * 6
 
 
-def test_a_resumed_session_replays_a_partly_heard_utterance_as_it_was_decided() -> None:
+def assert_resume_replays(said: list[str]) -> None:
+    """The journal's resume rebuilds the session these utterances made, each as it was decided."""
     live = new_exam()
-    decide(live, interpret("3 3 3"))
-    decision = decide(live, interpret(UNCLEAR))
-    decide(live, interpret("tooth 4 facial 5 4 6"))
-    journaled = [
-        JournaledUtterance("applied", "3 3 3"),
-        JournaledUtterance(decision.status, UNCLEAR, "; ".join(decision.flags)),
-        JournaledUtterance("applied", "tooth 4 facial 5 4 6"),
-    ]
+    journaled = []
+    for text in said:
+        decision = decide(live, interpret(text))
+        journaled.append(JournaledUtterance(decision.status, text, "; ".join(decision.flags)))
     rebuilt = new_exam()
     replay(rebuilt, journaled, "universal")
     assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor
     assert rebuilt.flagged_sites == live.flagged_sites
+
+
+def test_a_resumed_session_replays_a_partly_heard_utterance_as_it_was_decided() -> None:
+    assert_resume_replays(["3 3 3", UNCLEAR, "tooth 4 facial 5 4 6"])
 
 
 def test_findings_close_a_tooth_side_whose_depths_lost_a_value() -> None:
@@ -232,16 +233,4 @@ def test_a_side_named_far_from_where_the_cursor_may_be_or_after_a_command_is_not
 
 
 def test_a_resumed_session_replays_the_sides_named_after_the_unclear_words() -> None:
-    live = new_exam()
-    decide(live, interpret("3 2 4, 2 2 3"))
-    decision = decide(live, interpret(REPEAT))
-    decide(live, interpret("2 2 2"))
-    journaled = [
-        JournaledUtterance("applied", "3 2 4, 2 2 3"),
-        JournaledUtterance(decision.status, REPEAT, "; ".join(decision.flags)),
-        JournaledUtterance("applied", "2 2 2"),
-    ]
-    rebuilt = new_exam()
-    replay(rebuilt, journaled, "universal")
-    assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor
-    assert rebuilt.flagged_sites == live.flagged_sites
+    assert_resume_replays(["3 2 4, 2 2 3", REPEAT, "2 2 2"])
