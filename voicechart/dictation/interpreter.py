@@ -252,11 +252,13 @@ class _Parser:
         return True
 
     def _tooth_heard_as_two(self) -> bool:
-        """ "2 14 lingual", "to 14 lingual": a tooth and a side named, "tooth" heard as "two"."""
-        tok, nxt, side = self.peek(), self.peek(1), self.peek(2)
-        if not _sounds_like(tok, 2):
+        """ "2 14 lingual", "to 14 lingual", "2 20 9 lingual" (tooth twenty-nine written as two numbers): a
+        tooth and a side named, "tooth" heard as "two"."""
+        tok, nxt = self.peek(), self.peek(1)
+        if not _sounds_like(tok, 2) or nxt is None or not nxt.is_number:
             return False
-        return nxt is not None and nxt.is_number and side is not None and side.text in SIDE_WORDS
+        side = self.peek(3) if self._tens_and_unit(1) is not None else self.peek(2)
+        return side is not None and side.text in SIDE_WORDS
 
     def _on_tooth_heard_apart(self, *, as_numbers: bool = True) -> int | None:
         """The tooth of "on tooth 13" as the recognizer splits it: "onto 13", "on to 13", "on 2 13", or
