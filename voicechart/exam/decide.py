@@ -26,6 +26,7 @@ from voicechart.dictation.commands import (
 )
 from voicechart.exam.edits import ChartEdit
 from voicechart.exam.session import ExamSession, Outcome
+from voicechart.pms.records import SequenceType
 
 HEARD_PART_NOTE = "charted what came before it"
 """Part of a flag reason: the utterance was charted up to the words that were not understood (see
@@ -210,7 +211,7 @@ def anchored_parts(interpretation: Interpretation) -> tuple[tuple[Command, ...],
     repeat with the tooth does ("tooth 14 lingual 3 3 [unclear], tooth 12 lingual 2 3 4, bleeding mesial"):
     each says where it goes, so it does not depend on what the unclear words did to the cursor. A run is the
     named depths and the charting that follows them up to the next unclear words (what comes just before
-    those is left out as in `heard_part`). None when a command other than charting comes after the first
+    those is left out as in `heard_part`). Empty when a command other than charting comes after the first
     unclear words (a "scratch that" or "tooth 5" there may have changed what the runs mean)."""
     if not interpretation.rejected:
         return ()
@@ -299,7 +300,7 @@ def _merged(outcomes: list[Outcome]) -> Outcome:
     `after`."""
     if len(outcomes) == 1:
         return outcomes[0]
-    edits: dict[tuple[object, int], ChartEdit] = {}
+    edits: dict[tuple[SequenceType, int], ChartEdit] = {}
     for outcome in outcomes:
         for edit in outcome.edits:
             key = (edit.sequence_type, edit.tooth)
