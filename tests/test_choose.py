@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from tests.scripted_pipeline import scripted_pipeline, utterance
 from voicechart.asr.transcriber import Hypothesis, Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.dictation.choose import choose, spoken_sides
 from voicechart.dictation.commands import Depths, Mucogingival, Side
 from voicechart.dictation.interpreter import interpret
@@ -21,7 +21,7 @@ from voicechart.exam.path import ToothSide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge_choice
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions, gates_of
+from voicechart.pipeline import PipelineOptions, gates_of
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 
@@ -251,22 +251,15 @@ def test_the_pipeline_acts_on_the_chosen_reading_and_holds_an_unclear_side(
         [("3 2 5", -0.9), ("3 2 4", -0.95), ("3 to 4", -1.0)],  # torn between two values: held
         [("4 3 3", -0.1)],
     ]
-    pipeline = Pipeline(
-        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-        transcriber=BeamTranscriber(beams),
-        connector=connector,
-        journal=journal,
-        clips_dir=tmp_path / "clips",
-        pat_num=3,  # no missing teeth and no previous exam: the path starts at tooth 1
-        pms_url="sqlite:///sandbox",
-        model_name="beam",
-        options=PipelineOptions(
-            min_avg_logprob=-1.5, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, min_margin=0.2
-        ),
+    options = PipelineOptions(
+        min_avg_logprob=-1.5, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, min_margin=0.2
+    )
+    # patient 3: no missing teeth and no previous exam, so the path starts at tooth 1
+    pipeline = scripted_pipeline(
+        BeamTranscriber(beams), connector, journal, tmp_path, pat_num=3, options=options
     )
     pipeline.outbox.start()
-    quiet = np.zeros(8000, dtype=np.int16)
-    results = [pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)) for i in range(len(beams))]
+    results = [pipeline.process(utterance(i)) for i in range(len(beams))]
     assert pipeline.outbox.stop(flush_timeout_s=5) == 0
     assert [r.status for r in results] == ["applied", "applied", "flagged", "applied"]
     assert results[1].text == "6 5 4." and results[1].commands == [{"kind": "Depths", "values": [6, 5, 4]}]

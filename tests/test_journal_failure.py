@@ -4,18 +4,17 @@ it was once the journal can write again."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from tests.scripted_pipeline import scripted_pipeline, utterance
 from voicechart.asr.transcriber import Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.feedback.earcons import Earcon, earcon_for
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions, UtteranceResult
+from voicechart.pipeline import PipelineOptions, UtteranceResult
 from voicechart.pms.records import SequenceType
 from voicechart.pms.sandbox import SandboxConnector
 from voicechart.simulate.journal_faults import disk_full, read_only
@@ -39,24 +38,14 @@ def test_an_utterance_the_journal_cannot_store_is_not_charted_and_is_said_to_be_
     connector, _engine, journal = sandbox
     script = ["Start perio exam.", "3 2 4.", "4 3 3.", "4 3 3.", "Bleeding all."]
     recognizer = Scripted(script)
-    pipeline = Pipeline(
-        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-        transcriber=recognizer,
-        connector=connector,
-        journal=journal,
-        clips_dir=tmp_path / "clips",
-        pat_num=3,  # no missing teeth: the path starts at tooth 1
-        pms_url="sqlite:///sandbox",
-        model_name="scripted",
-        options=PipelineOptions(
-            min_avg_logprob=-1.0, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, pms_wait_s=0.0
-        ),
-        today=dt.date.today(),
+    options = PipelineOptions(
+        min_avg_logprob=-1.0, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, pms_wait_s=0.0
     )
-    quiet = np.zeros(8000, dtype=np.int16)
+    # patient 3: no missing teeth, so the path starts at tooth 1
+    pipeline = scripted_pipeline(recognizer, connector, journal, tmp_path, pat_num=3, options=options)
 
     def say(i: int) -> UtteranceResult:
-        result = pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9))
+        result = pipeline.process(utterance(i))
         pipeline.outbox.drain()
         return result
 

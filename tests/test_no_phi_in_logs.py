@@ -6,7 +6,6 @@ shown by the outbox is scanned for the patient's name, the transcript text and t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from pathlib import Path
@@ -16,10 +15,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from tests.scripted_pipeline import scripted_pipeline, utterance
 from voicechart.asr.transcriber import Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.journal.store import Journal
-from voicechart.pipeline import Pipeline, PipelineOptions
+from voicechart.pipeline import PipelineOptions
 from voicechart.pms.odapi.client import OpenDentalApi
 from voicechart.pms.odapi.connector import OpenDentalApiConnector
 from voicechart.pms.sandbox import add_patient, create_sandbox
@@ -73,24 +72,21 @@ def test_an_exam_leaves_no_name_transcript_or_key_in_any_log_or_error(
     journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}")
     caplog.set_level(logging.DEBUG)
     try:
-        pipeline = Pipeline(
-            segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-            transcriber=Scripted(SCRIPT),
-            connector=connector,
-            journal=journal,
-            clips_dir=tmp_path / "clips",
-            pat_num=pat_num,
-            pms_url=server.url,
-            model_name="scripted",
-            options=PipelineOptions(
-                min_avg_logprob=-1.0, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, pms_wait_s=0.0
-            ),
-            today=dt.date.today(),
+        options = PipelineOptions(
+            min_avg_logprob=-1.0, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, pms_wait_s=0.0
         )
-        quiet = np.zeros(8000, dtype=np.int16)
+        pipeline = scripted_pipeline(
+            Scripted(SCRIPT),
+            connector,
+            journal,
+            tmp_path,
+            pat_num=pat_num,
+            options=options,
+            pms_url=server.url,
+        )
         results = []
         for i in range(len(SCRIPT)):
-            results.append(pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9)))
+            results.append(pipeline.process(utterance(i)))
             faults["on"] = True
         for _ in range(20):
             if pipeline.outbox.drain().pending == 0:

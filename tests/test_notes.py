@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.scripted_pipeline import scripted_pipeline, utterance
 from voicechart.asr.transcriber import Transcript
-from voicechart.audio.segmenter import Segmenter, SegmenterConfig, Utterance
 from voicechart.journal.store import Journal
 from voicechart.notes.composer import NoteComposer, starts_note
 from voicechart.notes.lexicon import MISSPELLINGS, NOTE_PROMPT, PROTECTED, correct
@@ -130,23 +130,13 @@ def run_script(
 ) -> Pipeline:
     connector, _, journal = sandbox
     transcriber = ScriptedTranscriber(lines)
-    pipeline = Pipeline(
-        segmenter=Segmenter(detector=None, config=SegmenterConfig()),  # type: ignore[arg-type]
-        transcriber=transcriber,
-        connector=connector,
-        journal=journal,
-        clips_dir=tmp_path / "clips",
-        pat_num=1,
-        pms_url="sqlite:///sandbox",
-        model_name="scripted",
-        options=PipelineOptions(
-            min_avg_logprob=-0.45, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, mode=mode
-        ),
+    options = PipelineOptions(
+        min_avg_logprob=-0.45, min_avg_logprob_commands=-1.5, max_no_speech_prob=0.6, mode=mode
     )
+    pipeline = scripted_pipeline(transcriber, connector, journal, tmp_path, pat_num=1, options=options)
     pipeline.outbox.start()
-    quiet = np.zeros(8000, dtype=np.int16)
     for i in range(len(lines)):
-        pipeline.process(Utterance(quiet, float(i), i + 0.5, i + 0.9))
+        pipeline.process(utterance(i))
     assert pipeline.outbox.stop(flush_timeout_s=5) == 0
     pipeline.prompts = transcriber.prompts  # type: ignore[attr-defined]
     return pipeline
