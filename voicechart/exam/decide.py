@@ -271,9 +271,12 @@ def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Ou
     outcomes: list[Outcome] = []
     if heard and (anchored or session.cursor_trusted) and session.fits(heard):
         outcomes.append(session.apply(heard, unclear_after=True))
+    runs = anchored_parts(interpretation)
+    if not outcomes and not runs:
+        return None  # values said from a cursor in doubt wait for the repeat with the tooth
     before_runs = session.snapshot()
     _after_unclear(session, _unclear_after(interpretation, 0))
-    for run in anchored_parts(interpretation):
+    for run in runs:
         if not session.fits(run):
             continue  # a tooth named far from where the cursor may be: perhaps misheard
         later = _unclear_after(interpretation, run[-1].span.end)
@@ -281,7 +284,7 @@ def chart_heard_part(session: ExamSession, interpretation: Interpretation) -> Ou
         if later:
             _after_unclear(session, later)
     if not outcomes:
-        session.restore(before_runs)  # values said from a cursor in doubt wait for the repeat with the tooth
+        session.restore(before_runs)  # no named side fits: nothing charted, the cursor as it was
         return None
     return _merged(outcomes)
 
