@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
 from voicechart.asr.service import RecognitionService
-from voicechart.asr.transcriber import Transcript
+from voicechart.asr.transcriber import Hypothesis, TokenProb, Transcript
 from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import ProbeAnswer, Segmenter, SegmenterConfig
 from voicechart.dictation.complete import is_whole_command
@@ -134,6 +135,30 @@ def test_the_recognition_queue_serves_operatories_in_turn() -> None:
     service.stop()
     assert calm_result == ["op2-0"]
     assert model.order.index("op2-0") <= 2  # not behind all five of op1's
+
+
+def test_token_probabilities_are_asked_of_the_model_on_the_recognizers_thread() -> None:
+    """The model runs on the service's worker only: a hypothesis' token probabilities, asked for by the
+    pipeline after it chose a reading, go through the same queue."""
+    threads: list[str] = []
+
+    class WithTokens(_SlowTranscriber):
+        def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
+            threads.append(threading.current_thread().name)
+
+            def token_probs(h: Hypothesis) -> Hypothesis:
+                threads.append(threading.current_thread().name)
+                return Hypothesis(h.text, h.avg_logprob, (TokenProb(len(h.text), 0.5),))
+
+            return replace(super().transcribe(audio, prompt=prompt), with_token_probs=token_probs)
+
+    service = RecognitionService(WithTokens())
+    transcript = service.client("op1").transcribe(np.zeros(1), prompt="3 2 4")
+    assert transcript.with_token_probs is not None
+    heard = transcript.with_token_probs(Hypothesis("3 2 4", -0.1))
+    service.stop()
+    assert heard.tokens == (TokenProb(5, 0.5),)
+    assert threads == ["voicechart-recognizer", "voicechart-recognizer"]
 
 
 def test_a_cancelled_probe_is_never_recognized() -> None:

@@ -7,25 +7,26 @@ on the worker's thread only; callers block until their own request is done (or t
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 
-from voicechart.asr.transcriber import Transcriber, Transcript
+from voicechart.asr.transcriber import Hypothesis, Transcriber, Transcript
 from voicechart.errors import ModelError
 
 
 @dataclass(slots=True)
 class _Request:
-    audio: np.ndarray
-    prompt: str | None
+    work: Callable[[], Any]  # a recognition, or the token probabilities of one of its hypotheses
     queued_at: float
     done: threading.Event = field(default_factory=threading.Event)
-    result: Transcript | None = None
+    result: Any = None
     error: BaseException | None = None
     waited_s: float = 0.0
 
@@ -48,13 +49,30 @@ class RecognitionService:
         return ServiceClient(self, name)
 
     def submit(self, name: str, audio: np.ndarray, prompt: str | None) -> Pending:
-        request = _Request(audio, prompt, time.perf_counter())
+        return Pending(self, name, self._queue(name, lambda: self._recognize(name, audio, prompt)))
+
+    def _recognize(self, name: str, audio: np.ndarray, prompt: str | None) -> Transcript:
+        """On the worker: the transcript, whose token probabilities are asked for through the same queue."""
+        transcript = self._transcriber.transcribe(audio, prompt=prompt)
+        token_probs = transcript.with_token_probs
+        if token_probs is None:
+            return transcript
+
+        def queued(hypothesis: Hypothesis) -> Hypothesis:
+            request = self._queue(name, functools.partial(token_probs, hypothesis))
+            result: Hypothesis = Pending(self, name, request).result()
+            return result
+
+        return replace(transcript, with_token_probs=queued)
+
+    def _queue(self, name: str, work: Callable[[], Any]) -> _Request:
+        request = _Request(work, time.perf_counter())
         with self._lock:
             if self._stopped:
                 raise ModelError("the recognizer has stopped")
             self._queues.setdefault(name, deque()).append(request)
             self._lock.notify()
-        return Pending(self, name, request)
+        return request
 
     def _cancel(self, name: str, request: _Request) -> None:
         with self._lock:
@@ -89,7 +107,7 @@ class RecognitionService:
         while (request := self._next()) is not None:
             request.waited_s = time.perf_counter() - request.queued_at
             try:
-                request.result = self._transcriber.transcribe(request.audio, prompt=request.prompt)
+                request.result = request.work()
             except BaseException as exc:  # handed to the caller's thread
                 request.error = exc
             self.served += 1
@@ -108,7 +126,8 @@ class Pending:
     def __init__(self, service: RecognitionService, name: str, request: _Request) -> None:
         self._service, self._name, self._request = service, name, request
 
-    def result(self) -> Transcript:
+    def result(self) -> Any:
+        """The transcript (or, for a token-probability request, the hypothesis) once the worker is done."""
         request = self._request
         request.done.wait()
         if request.error is not None:
@@ -157,7 +176,8 @@ class ServiceClient:
         self.name = name
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None) -> Transcript:
-        return self._service.submit(self.name, audio, prompt).result()
+        transcript: Transcript = self._service.submit(self.name, audio, prompt).result()
+        return transcript
 
     def start(self, audio: np.ndarray) -> Pending:
         """Queue a recognition and return at once (the segmenter's early-end probe)."""

@@ -3,14 +3,18 @@
 The Whisper model is driven through CTranslate2 directly (faster-whisper gives the features and the
 tokenizer): the audio is encoded once, then decoded with a beam that returns its n best hypotheses, each with
 its score. The interpreter chooses among them with the grammar (voicechart.dictation.choose), and the
-confidence gates use how far apart they are.
+confidence gates use how far apart they are. The reading that is charted can then be given the probability
+of each of its tokens (one more decoder pass), so that a value heard unsure is marked
+(voicechart.dictation.unsure).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -25,11 +29,38 @@ log = logging.getLogger("voicechart.asr")
 
 
 @dataclass(frozen=True, slots=True)
+class TokenProb:
+    """One of Whisper's tokens in a hypothesis: where it ends in the text, and the probability the decoder
+    gave it (an unsure digit in a sure utterance shows here, not in the mean)."""
+
+    end: int  # character offset in the hypothesis' text just after the token
+    prob: float
+
+
+@dataclass(frozen=True, slots=True)
 class Hypothesis:
-    """One of the beam's guesses: its text and mean token log-probability."""
+    """One of the beam's guesses: its text and mean token log-probability; `tokens` when asked for."""
 
     text: str
     avg_logprob: float
+    tokens: tuple[TokenProb, ...] = ()
+    ids: tuple[int, ...] = field(default=(), compare=False, repr=False)  # Whisper's token ids, when decoded
+
+    def word_probs(self, offsets: list[tuple[int, int]]) -> list[float]:
+        """The least probability of the tokens of each word (character spans in `text`); 1.0 for every word
+        when the tokens are not known."""
+        if not self.tokens:
+            return [1.0] * len(offsets)
+        out: list[float] = []
+        for start, end in offsets:
+            begin = 0
+            least = 1.0
+            for token in self.tokens:
+                if token.end > start and begin < end:
+                    least = min(least, token.prob)
+                begin = token.end
+            out.append(least)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +70,14 @@ class Transcript:
     no_speech_prob: float
     seconds: float = 0.0
     alternatives: tuple[Hypothesis, ...] = field(default=())
-    """The beam's distinct hypotheses, best first (the first is `text`); empty when only one was asked
-    for, or only one distinct text came out."""
+    """The beam's distinct hypotheses, best first (the first is `text`); may be empty when only `text` is
+    known."""
+    with_token_probs: Callable[[Hypothesis], Hypothesis] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """One of the hypotheses with the probability of each of its tokens (one more decoder pass on the
+    utterance's audio, asked for only for the reading that will be charted); None when the recognizer
+    cannot tell."""
 
     @property
     def confidence(self) -> float:
@@ -70,6 +107,7 @@ class Encoded:
 
     output: Any  # ctranslate2.StorageView
     seconds: float
+    frames: int = 0  # mel frames of audio (not padding): what token probabilities are aligned over
 
 
 class WhisperTranscriber:
@@ -113,7 +151,8 @@ class WhisperTranscriber:
         features = self._model.feature_extractor(audio.astype(np.float32, copy=False))
         segment = pad_or_trim(features[:, :-1])  # the last frame is padding (as faster-whisper drops it)
         output = self._model.encode(segment)
-        return Encoded(output, time.perf_counter() - started)
+        frames = min(features.shape[-1] - 1, segment.shape[-1])
+        return Encoded(output, time.perf_counter() - started, frames)
 
     def decode(
         self,
@@ -148,9 +187,37 @@ class WhisperTranscriber:
             seen.add(text)
             # CTranslate2 scores are the summed log-probability over len(ids) ** length_penalty (1.0); the
             # end-of-text token is one more step (as faster-whisper counts it)
-            hypotheses.append(Hypothesis(text, float(score) * len(ids) / (len(ids) + 1)))
+            avg_logprob = float(score) * len(ids) / (len(ids) + 1)
+            hypotheses.append(Hypothesis(text, avg_logprob, ids=tuple(ids)))
         hypotheses.sort(key=lambda h: -h.avg_logprob)  # the beam ranks by another normalization
         return hypotheses, float(result.no_speech_prob)
+
+    def with_token_probs(self, encoded: Encoded, prompt: str | None, hypothesis: Hypothesis) -> Hypothesis:
+        """The hypothesis with the probability of each of its tokens, given the prompt and the tokens before
+        it (one more decoder pass: CTranslate2's alignment gives them); unchanged when its token ids are
+        not known."""
+        tokens = self._token_probs(encoded, self._prompt_ids(prompt or ""), list(hypothesis.ids))
+        return replace(hypothesis, tokens=tokens)
+
+    def _token_probs(self, encoded: Encoded, prompt_ids: list[int], ids: list[int]) -> tuple[TokenProb, ...]:
+        """Each token's probability, with where it ends in the stripped text; () when the pieces do not add
+        up to the text (a character split across tokens)."""
+        if not ids or not encoded.frames:
+            return ()
+        aligned = self._model.model.align(
+            encoded.output, prompt_ids, [ids], encoded.frames, median_filter_width=1
+        )[0]
+        pieces = [self._tokenizer.decode([i]) for i in ids]
+        whole = "".join(pieces)
+        if whole != self._tokenizer.decode(ids):  # a character split across tokens
+            return ()
+        lead = len(whole) - len(whole.lstrip())
+        out: list[TokenProb] = []
+        end = -lead
+        for piece, prob in zip(pieces, aligned.text_token_probs, strict=True):
+            end += len(piece)
+            out.append(TokenProb(max(end, 0), round(float(prob), 4)))
+        return tuple(out)
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         if prompt not in self._prompts:
@@ -174,10 +241,12 @@ class WhisperTranscriber:
         if not hypotheses or not hypotheses[0].text:
             return Transcript("", avg_logprob=-10.0, no_speech_prob=1.0, seconds=elapsed)
         best = hypotheses[0]
+        charting = None if note else functools.partial(self.with_token_probs, encoded, s.initial_prompt)
         return Transcript(
             best.text,
             avg_logprob=best.avg_logprob,
             no_speech_prob=no_speech,
             seconds=elapsed,
-            alternatives=tuple(hypotheses) if len(hypotheses) > 1 else (),
+            alternatives=tuple(hypotheses),
+            with_token_probs=charting,
         )
