@@ -32,6 +32,7 @@ test voices, which nothing was tuned on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import statistics
@@ -46,10 +47,11 @@ from typing import Any, Protocol
 from bench.corpus import EXAMS, CorpusExam, corpus_dir, exam_at, exams_of, form_of, said, utterance_audio
 from bench.voices import VOICES
 from voicechart.accuracy import score_chart
-from voicechart.asr.transcriber import Hypothesis, Transcript, WhisperTranscriber
+from voicechart.asr.transcriber import Hypothesis, TokenProb, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
 from voicechart.dictation.interpreter import interpret
+from voicechart.dictation.unsure import prompt_echoes, unsure_marks
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge, judge_choice
@@ -98,7 +100,9 @@ class Recognitions:
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    if all(name in row for name in self.prompts):
+                    if all(name in row for name in self.prompts) and all(
+                        f"{name}_tokens" in row for name in self.prompts if name == "digit"
+                    ):
                         self.rows[row["digest"]] = row
         self._transcriber: WhisperTranscriber | None = None
 
@@ -144,13 +148,28 @@ class Recognitions:
                 encoded, prompt=prompt, n_best=N_BEST if name != "shipped" else 1, max_new_tokens=64
             )
             out[name] = [[h.text, round(h.avg_logprob, 4)] for h in hypotheses]
+            if name == "digit":  # token probabilities of the readings that could be charted whole
+                hypotheses = [
+                    transcriber.with_token_probs(encoded, prompt, h)
+                    if interpret(h.text, exam.numbering).accepted
+                    else h
+                    for h in hypotheses
+                ]
+                out[f"{name}_tokens"] = [[[t.end, t.prob] for t in h.tokens] for h in hypotheses]
             out[f"{name}_no_speech"] = round(no_speech, 4)
             out[f"{name}_s"] = round(time.perf_counter() - started, 4)
         return out
 
 
 def transcript_of(row: dict[str, Any], config: str, *, n_best: bool) -> Transcript:
-    hypotheses = sorted((Hypothesis(t, lp) for t, lp in row[config]), key=lambda h: -h.avg_logprob)
+    tokens = row.get(f"{config}_tokens") or [[] for _ in row[config]]
+    hypotheses = sorted(
+        (
+            Hypothesis(t, lp, tuple(TokenProb(end, prob) for end, prob in probs))
+            for (t, lp), probs in zip(row[config], tokens, strict=True)
+        ),
+        key=lambda h: -h.avg_logprob,
+    )
     hypotheses = hypotheses or [Hypothesis("", -10.0)]
     top = hypotheses[0]
     return Transcript(
@@ -174,6 +193,7 @@ class Lever:
     cursor_kept: bool = True  # an unclear utterance with nothing cursor-like in it leaves the cursor trusted
     guess: bool = True  # a finding or site word the recognizer misspelt is guessed (and marked)
     ask_where: bool = True  # depths without a tooth while the cursor is lost: refused, the tooth asked for
+    echo: bool = False  # a finding that ends as the prompt's ("… and mesial") is marked
 
 
 @dataclass(slots=True)
@@ -289,10 +309,23 @@ def _one(
     low = verdict.reason if verdict.status == "low_confidence" else ""
     sides = spoken_sides(transcript) if lever.hold else 0
     moves = may_move_cursor(transcript) if lever.cursor_kept else True
+    echoes = _prompt_echoes() if lever.echo else frozenset()
+    unsure = {} if low else unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
     decision = decide(
-        session, choice.interpretation, low_confidence=low, spoken_sides=sides, may_move_cursor=moves
+        session,
+        choice.interpretation,
+        low_confidence=low,
+        spoken_sides=sides,
+        may_move_cursor=moves,
+        unsure=unsure,
     )
     return STILL_PAUSED if decision.says_still_paused else decision.status, used_second, took_second
+
+
+@functools.cache
+def _prompt_echoes() -> frozenset[tuple[str, ...]]:
+    """The endings of the product's prompt's findings (voicechart.dictation.unsure.prompt_echoes)."""
+    return prompt_echoes(load_settings().asr.initial_prompt)
 
 
 def _judge(
@@ -452,6 +485,7 @@ def gates_main() -> None:
         "findings_margin": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8],
         "commands": [-1.5, -1.2, -1.0, -0.8, -0.6, -0.4],
         "undo_pause_end": [-1.5, -1.2, -1.0, -0.9, -0.8, -0.6, -0.4],
+        "unsure_word": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5],
     }
     only = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("only=")), None)
     gates, history, rounds = OLD_GATES, [], 2
@@ -466,7 +500,9 @@ def gates_main() -> None:
                 candidate = replace(gates, **{name: value})
                 # as the product is used: a flagged utterance repeated with the tooth (what a refusal costs
                 # depends on the repeat); `--no-repeats`: the first hearings alone
-                t = totals(replay(e, Lever("gates", gates=candidate), get, retries=retries) for e in exams)
+                t = totals(
+                    replay(e, Lever("gates", gates=candidate, echo=True), get, retries=retries) for e in exams
+                )
                 scored.append((t["utility"], value, t))
             # among equal utilities, the fewest refused utterances (each costs the hygienist a repeat, which
             # the utility does not count), then the strictest value
@@ -484,6 +520,7 @@ def gates_main() -> None:
         "findings_margin",
         "max_no_speech_prob",
         "undo_pause_end",
+        "unsure_word",
     )
     out = {
         "gates": {f: getattr(gates, f) for f in fields},
@@ -605,7 +642,7 @@ def product_main() -> None:
     _, count = _args()
     recognitions = Recognitions(configs=("digit",))  # the product's prompt only
     cached = "--cached" in sys.argv
-    lever = Lever("product", gates=load_gates())
+    lever = Lever("product", gates=load_gates(), echo=True)
     report: dict[str, Any] = {}
     sections: list[str] = []
     for split in ("dev", "test"):

@@ -323,6 +323,7 @@ def test_the_shipped_config_holds_the_gates_calibrated_on_the_dev_voices() -> No
         "findings_margin": asr["min_margin_findings"],
         "max_no_speech_prob": asr["max_no_speech_prob"],
         "undo_pause_end": asr["min_avg_logprob_undo_pause_end"],
+        "unsure_word": asr["min_word_prob"],
     }
     assert shipped == calibrated
     options = PipelineOptions(
@@ -330,5 +331,7 @@ def test_the_shipped_config_holds_the_gates_calibrated_on_the_dev_voices() -> No
         min_avg_logprob_commands=asr["min_avg_logprob_commands"],
         max_no_speech_prob=asr["max_no_speech_prob"],
         min_avg_logprob_undo_pause_end=asr["min_avg_logprob_undo_pause_end"],
+        min_word_prob=asr["min_word_prob"],
     )
     assert gates_of(options).undo_pause_end == calibrated["undo_pause_end"]
+    assert gates_of(options).unsure_word == calibrated["unsure_word"]

@@ -82,6 +82,7 @@ class Gates:
     findings_margin: float = 0.0
     max_no_speech_prob: float = 0.6
     undo_pause_end: float | None = None  # "scratch that", "pause", "end exam"; None: as other commands
+    unsure_word: float = 0.0  # a charted value whose word was heard below this probability is marked; 0: off
 
 
 def kind_of(interpretation: Interpretation) -> str:

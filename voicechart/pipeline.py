@@ -39,6 +39,7 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.numbering import Numbering
+from voicechart.dictation.unsure import unsure_marks
 from voicechart.errors import PmsError, PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
@@ -74,6 +75,10 @@ class PipelineOptions:
     min_margin: float = 0.0  # depths: the chosen reading's lead over a reading with other values
     min_margin_findings: float = 0.0
     min_avg_logprob_undo_pause_end: float | None = None  # "scratch that", "pause", "end exam"; None: commands
+    min_word_prob: float = 0.0  # a charted value whose word was heard below this probability is marked
+    prompt_echoes: frozenset[tuple[str, ...]] = (
+        frozenset()
+    )  # findings ending so are marked (dictation.unsure)
     path_order: PathOrder = "maxillary_first"
     numbering: Numbering = "universal"
     realtime: bool = False  # the source is paced at speaking speed: audio time maps to wall time
@@ -541,7 +546,8 @@ class Pipeline:
         choice = choose(transcript, self.options.numbering, self.session.fits if self.session else None)
         interpretation = choice.interpretation
         answering = self.session is not None and self.session.answers(interpretation.commands)
-        verdict = judge_choice(transcript, choice, gates_of(self.options), answering=answering)
+        gates = gates_of(self.options)
+        verdict = judge_choice(transcript, choice, gates, answering=answering)
         if verdict.status == "noise":
             return _Step("noise", [verdict.reason])
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
@@ -562,6 +568,9 @@ class Pipeline:
             low_confidence=low_confidence,
             spoken_sides=spoken_sides(transcript),
             may_move_cursor=may_move_cursor(transcript),
+            unsure={}
+            if low_confidence
+            else unsure_marks(transcript, choice, gates.unsure_word, self.options.prompt_echoes),
         )
         return _Step(
             decision.status,
@@ -650,6 +659,7 @@ def gates_of(options: PipelineOptions) -> Gates:
         depths_margin=options.min_margin,
         findings_margin=options.min_margin_findings,
         undo_pause_end=options.min_avg_logprob_undo_pause_end,
+        unsure_word=options.min_word_prob,
         max_no_speech_prob=options.max_no_speech_prob,
     )
 

@@ -18,6 +18,7 @@ from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
 from voicechart.audio.sources import array_chunks, decode_file, paced, stream_chunks
 from voicechart.clips import key_from_env
+from voicechart.dictation.unsure import prompt_echoes
 from voicechart.errors import ModelError
 from voicechart.journal.store import Journal
 from voicechart.pipeline import Pipeline, PipelineOptions
@@ -191,6 +192,8 @@ def build_pipeline(
             min_margin=settings.asr.min_margin,
             min_margin_findings=settings.asr.min_margin_findings,
             min_avg_logprob_undo_pause_end=settings.asr.min_avg_logprob_undo_pause_end,
+            min_word_prob=settings.asr.min_word_prob,
+            prompt_echoes=prompt_echoes(settings.asr.initial_prompt),
             path_order=settings.exam.path_order,
             numbering=settings.exam.numbering,
             realtime=realtime,

@@ -45,6 +45,7 @@ class AsrSettings(BaseModel):
     min_avg_logprob_findings: float = -0.45
     min_avg_logprob_commands: float = -1.5
     min_avg_logprob_undo_pause_end: float | None = None  # None: as other commands
+    min_word_prob: float = Field(default=0.0, ge=0.0, le=1.0)  # a value's word below it: marked; 0: off
     min_margin: float = Field(default=0.0, ge=0.0)
     min_margin_findings: float = Field(default=0.0, ge=0.0)
     max_no_speech_prob: float = Field(default=0.6, ge=0.0, le=1.0)

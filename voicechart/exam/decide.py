@@ -5,6 +5,7 @@ Shared by the live pipeline and the simulations in tests and benchmarks, so both
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -87,12 +88,15 @@ def decide(
     low_confidence: str = "",
     spoken_sides: int = 0,
     may_move_cursor: bool = True,
+    unsure: Mapping[int, str] | None = None,
 ) -> Decision:
     """Apply an interpretation to the session, or flag it. `session` may be None before any command was
     accepted (nothing to apply to yet); `low_confidence` is the recognizer's reason to distrust the text;
     `spoken_sides` is how many tooth sides of depths the utterance clearly was (voicechart.dictation.choose),
     whose place a flagged utterance then holds instead of losing the cursor; `may_move_cursor` False: no
-    reading of it could have moved the cursor, so a flagged utterance leaves it trusted."""
+    reading of it could have moved the cursor, so a flagged utterance leaves it trusted; `unsure`: review
+    marks for the commands (by position) the recognizer may have written without hearing them: a word heard
+    unsure, the prompt's own words (voicechart.dictation.unsure)."""
     if session is not None and session.paused:
         if not resumes(interpretation):
             return _while_paused(interpretation, low_confidence)
@@ -130,7 +134,7 @@ def decide(
             if unconfirmed:
                 reasons.append(f"{UNCONFIRMED_REASON}: " + ", ".join(unconfirmed))
         return _refused(interpretation, reasons or ["not understood"])
-    outcome = session.apply(interpretation.commands, guessed=interpretation.guessed_notes())
+    outcome = session.apply(interpretation.commands, guessed=review_marks(interpretation, unsure or {}))
     if outcome.flagged and not outcome.applied:
         had_depths = any(isinstance(c, Depths) for c in interpretation.commands)
         session.note_not_understood(
@@ -138,6 +142,15 @@ def decide(
         )  # understood: not "undo"
         return Decision("flagged", [outcome.flagged], outcome)
     return Decision("applied", [outcome.flagged] if outcome.flagged else [], outcome)
+
+
+def review_marks(interpretation: Interpretation, unsure: Mapping[int, str]) -> dict[int, str]:
+    """The review marks of an understood utterance's commands (by position): a guessed word's, the
+    recognizer's doubt (`unsure`), or both."""
+    marks = interpretation.guessed_notes()
+    for position, note in unsure.items():
+        marks[position] = f"{marks[position]}; {note}" if position in marks else note
+    return marks
 
 
 def _refused(interpretation: Interpretation, flags: list[str]) -> Decision:

@@ -20,12 +20,14 @@ from typing import Any
 from voicechart.dictation.commands import Depths, ResumeListening
 from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.numbering import Numbering
+from voicechart.dictation.unsure import marks_in_reason
 from voicechart.exam.decide import (
     ANSWER_UNSURE_NOTE,
     CURSOR_KEPT_NOTE,
     HEARD_PART_NOTE,
     UNCONFIRMED_REASON,
     chart_heard_part,
+    review_marks,
 )
 from voicechart.exam.session import HELD_NOTE, WHERE_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
@@ -84,7 +86,8 @@ def replay(session: ExamSession, utterances: Iterable[JournaledUtterance], numbe
             if session.paused:  # as decide: only "resume listening" is taken from a paused utterance
                 session.apply((ResumeListening(),))
             else:
-                session.apply(interpretation.commands, guessed=interpretation.guessed_notes())
+                unsure = marks_in_reason(interpretation, utt.flag_reason)
+                session.apply(interpretation.commands, guessed=review_marks(interpretation, unsure))
             charting = True
         elif utt.status == "flagged" and charting and not utt.flag_reason.startswith(NOT_OPENED):
             _flagged(session, utt, numbering)
