@@ -61,8 +61,8 @@ CONFIGS = ("digit",)  # the shipped prompt plays no part here: it is not decoded
 def _levers() -> tuple[Lever, Lever]:
     gates = load_gates()
     return (
-        Lever("product (tiny.en, dev-calibrated gates)", gates=gates),
-        Lever("product + Whisper base on uncertain utterances", gates=gates, second_pass=True),
+        Lever("product (tiny.en, dev-calibrated gates)", gates=gates, echo=True),
+        Lever("product + Whisper base on uncertain utterances", gates=gates, echo=True, second_pass=True),
     )
 
 
@@ -75,7 +75,7 @@ def _base_gates_lever() -> Lever | None:
         return None
     own = Gates(**json.loads(BASE_GATES.read_text())["gates"])
     name = "product + Whisper base, base's own gates (dev-calibrated)"
-    return Lever(name, gates=load_gates(), second_pass=True, second_gates=own)
+    return Lever(name, gates=load_gates(), echo=True, second_pass=True, second_gates=own)
 
 
 def base_gates() -> None:

@@ -20,6 +20,8 @@ named). The chart is scored against the exam that was dictated. Levers are switc
     guess        a word not understood that is clearly a misspelt finding or site word ("black mid",
                  "nobility 2") is taken for it when that makes the utterance understood; marked for review
     gates        confidence floors and margins per kind of utterance, calibrated on the dev voices
+    unsure       a value whose word was heard below a token-probability floor, or a finding ending as the
+                 prompt's does ("… and mesial"), is charted with a review mark
     base-2nd     uncertain utterances recognized again by Whisper base (the note model)
 
 Gates are calibrated on the dev voices only (`bench gates`); every figure that matters is reported on the
@@ -556,10 +558,16 @@ def levers_main() -> None:
     recognitions = Recognitions()
     cached = "--cached" in sys.argv
     gates = load_gates()
-    levers = [*LEVERS, Lever("+ calibrated gates (dev voices)", gates=gates)]
+    levers = [
+        *LEVERS,
+        Lever("+ calibrated gates (dev voices)", gates=replace(gates, unsure_word=0.0)),
+        Lever("+ values heard unsure and the prompt's ending marked", gates=gates, echo=True),
+    ]
     base = Recognitions("base") if "--base" in sys.argv else None
     if base is not None:
-        levers.append(Lever("+ Whisper base on uncertain utterances", gates=gates, second_pass=True))
+        levers.append(
+            Lever("+ Whisper base on uncertain utterances", gates=gates, echo=True, second_pass=True)
+        )
     lines = ["| lever | split | exams | cells | right | wrong, no mark | wrong, marked | marked | missing | "
              "utterances flagged |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     report: dict[str, Any] = {"levers": {}}
