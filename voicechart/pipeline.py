@@ -64,6 +64,8 @@ from voicechart.recovery import continue_after, day_start_utc, lock_session_dir,
 
 log = logging.getLogger("voicechart.pipeline")
 CHARTING = (Depths, Flag, Skip, StartExam)
+SIGNAL_CHECK_S = 0.25
+"""How often the loop waiting for the next utterance wakes, so that Ctrl-C stops `listen` in silence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +341,13 @@ class Pipeline:
         worker.start()
         try:
             while True:
-                item = segments.get()
+                try:
+                    # a timeout, so that Ctrl-C is acted on while no one speaks: the signal may reach
+                    # another thread (the microphone's, the recognizer's), and Python runs its handler
+                    # only when the main thread runs
+                    item = segments.get(timeout=SIGNAL_CHECK_S)
+                except queue.Empty:
+                    continue
                 if item is _END:
                     break
                 assert isinstance(item, _Segmented)
