@@ -29,10 +29,13 @@ def test_two_operatories_chart_their_own_patients_at_once(tmp_path: Path) -> Non
     create_sandbox(engine)
     seed_demo(engine, dt.date.today())
     patients = {}
+    # ten minutes ago, but today: just after midnight, "ten minutes ago" was yesterday's schedule
+    midnight = dt.datetime.combine(dt.date.today(), dt.time())
+    started = max(dt.datetime.now() - dt.timedelta(minutes=10), midnight)
     for op, sample in ROOMS.items():
         missing = tuple(SAMPLES[sample]["patient"]["missing_teeth"])
         patients[op] = add_patient(engine, first_name="Room", last_name=str(op), missing_teeth=missing)
-        add_operatory_appointment(engine, op, patients[op], dt.datetime.now() - dt.timedelta(minutes=10))
+        add_operatory_appointment(engine, op, patients[op], started)
     engine.dispose()
     args = [sys.executable, "-m", "voicechart.cli", "serve", "--json", "--no-feedback"]
     for op, sample in ROOMS.items():
