@@ -113,8 +113,13 @@ def unsure_marks(
         if not hypothesis.tokens and transcript.with_token_probs is not None:
             hypothesis = transcript.with_token_probs(hypothesis)
         for position, note in unsure_notes(hypothesis, interpretation, floor).items():
-            marks[position] = f"{marks[position]}; {note}" if position in marks else note
+            add_mark(marks, position, note)
     return marks
+
+
+def add_mark(marks: dict[int, str], position: int, note: str) -> None:
+    """Add a review mark to a command's (by position), after any it has ("…; …", as the journal splits)."""
+    marks[position] = f"{marks[position]}; {note}" if position in marks else note
 
 
 def _all_above(hypothesis: Hypothesis, floor: float) -> bool:
@@ -137,7 +142,7 @@ def marks_in_reason(interpretation: Interpretation, reason: str) -> dict[int, st
             continue
         for position, command in enumerate(interpretation.commands):
             if _words(interpretation, command) == quoted.group(1):
-                marks[position] = f"{marks[position]}; {note}" if position in marks else note
+                add_mark(marks, position, note)
     return marks
 
 

@@ -25,6 +25,7 @@ from voicechart.dictation.commands import (
     Skip,
     Step,
 )
+from voicechart.dictation.unsure import add_mark
 from voicechart.exam.edits import ChartEdit
 from voicechart.exam.session import ExamSession, Outcome
 from voicechart.pms.records import SequenceType
@@ -149,7 +150,7 @@ def review_marks(interpretation: Interpretation, unsure: Mapping[int, str]) -> d
     recognizer's doubt (`unsure`), or both."""
     marks = interpretation.guessed_notes()
     for position, note in unsure.items():
-        marks[position] = f"{marks[position]}; {note}" if position in marks else note
+        add_mark(marks, position, note)
     return marks
 
 
