@@ -17,6 +17,7 @@ from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import ProbeAnswer, Segmenter, SegmenterConfig
 from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.interpreter import interpret
+from voicechart.errors import ModelError
 from voicechart.feedback.earcons import Earcon, earcon_for, render
 
 FRAME = 480
@@ -170,6 +171,23 @@ def test_a_cancelled_probe_is_never_recognized() -> None:
     first.result()
     service.stop()
     assert "drop" not in model.order
+
+
+def test_stopping_fails_what_is_still_queued_instead_of_recognizing_it() -> None:
+    """Ctrl-C with a backlog: the service stops after the recognition in hand; the queued callers get an
+    error at once, they do not wait for recognitions nobody will use."""
+    model = _SlowTranscriber()
+    service = RecognitionService(model)
+    pending = [service.submit("op1", np.zeros(1), f"op1-{i}") for i in range(20)]
+    service.stop()
+    failed = 0
+    for p in pending:
+        try:
+            p.result()
+        except ModelError:
+            failed += 1
+    assert failed >= 18  # at most the one in hand (and one racing the stop) was recognized
+    assert len(model.order) == 20 - failed
 
 
 def test_the_gate_covers_playback_and_its_tail_only() -> None:

@@ -20,6 +20,10 @@ import numpy as np
 from voicechart.asr.transcriber import Hypothesis, Transcriber, Transcript
 from voicechart.errors import ModelError
 
+WAKE_S = 0.25
+"""How often a caller waiting for its recognition wakes: Python runs a signal handler only when the main
+thread runs, and the signal may have reached another thread."""
+
 
 @dataclass(slots=True)
 class _Request:
@@ -91,16 +95,17 @@ class RecognitionService:
         self._worker.join(timeout=30)
 
     def _next(self) -> _Request | None:
-        """The next request, round robin over clients; None once stopped and empty."""
+        """The next request, round robin over clients; None once stopped (what is still queued is failed:
+        its callers are stopping too, and a backlog must not hold up Ctrl-C)."""
         with self._lock:
             while True:
+                if self._stopped:
+                    return None
                 for name in list(self._queues):
                     queue = self._queues[name]
                     self._queues.move_to_end(name)  # this client goes to the back of the line
                     if queue:
                         return queue.popleft()
-                if self._stopped:
-                    return None
                 self._lock.wait()
 
     def _work(self) -> None:
@@ -129,7 +134,8 @@ class Pending:
     def result(self) -> Any:
         """The transcript (or, for a token-probability request, the hypothesis) once the worker is done."""
         request = self._request
-        request.done.wait()
+        while not request.done.wait(WAKE_S):  # wakes, so that Ctrl-C reaches a caller on the main thread
+            pass
         if request.error is not None:
             raise request.error
         assert request.result is not None
