@@ -97,6 +97,24 @@ def test_an_unsure_value_is_charted_marked_and_the_cursor_stays_trusted() -> Non
     assert set(session.flagged_sites) == marked  # what follows is charted as usual
 
 
+def test_a_later_finding_on_the_same_site_keeps_the_earlier_findings_mark() -> None:
+    """Bleeding, suppuration, plaque and calculus share one value per site (bits): adding plaque beside an
+    unsure bleeding must not clear the bleeding's mark; a depth said again replaces its value and mark."""
+    session = new_exam()
+    text, pieces = "3 2 4. Bleeding distal.", PIECES[:9]
+    interpretation = interpret(text)
+    unsure = unsure_notes(
+        hypothesis([0.99, 0.99, 0.99, 0.99, 0.99, 0.1, 0.99, 0.99, 0.99], text, pieces), interpretation, 0.5
+    )
+    decide(session, interpretation, unsure=unsure)
+    (site,) = (k for k in session.flagged_sites if k[0] is SequenceType.BLEED_SUP_PLAQ_CALC)
+    mark = session.flagged_sites[site]
+    assert decide(session, interpret("plaque distal")).status == "applied"
+    assert session.value(*site) != 1  # plaque joined the bleeding on that site
+    assert session.flagged_sites[site] == mark
+    assert not any(k[0] is SequenceType.PROBING for k in session.flagged_sites)  # depths: heard surely
+
+
 def test_marks_are_asked_of_the_recognizer_only_for_a_reading_that_writes_values() -> None:
     asked: list[Hypothesis] = []
 

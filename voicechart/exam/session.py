@@ -556,14 +556,25 @@ class ExamSession:
         return self.rows.get(key) or MeasureRow(key[0], key[1])
 
     def _set_site(
-        self, entry: _Entry, seq: SequenceType, tooth: int, column: str, value: int, note: str = ""
+        self,
+        entry: _Entry,
+        seq: SequenceType,
+        tooth: int,
+        column: str,
+        value: int,
+        note: str = "",
+        *,
+        adds_to: bool = False,
     ) -> None:
+        """Write one site's value; its review marks are reset (a new value), or kept when the write only
+        `adds_to` what the site holds (a finding's bit beside another: the other's mark is still owed)."""
         row = self.rows.get((seq, tooth)) or MeasureRow(seq, tooth, sites=_blank_sites(seq))
         sites = list(row.sites)
         sites[SITE_COLUMNS.index(column)] = value
         self._set_row(entry, replace(row, sites=(sites[0], sites[1], sites[2], sites[3], sites[4], sites[5])))
         key = (seq, tooth, column)
-        self._set_notes(entry, key, (note,) if note else ())
+        kept = self.flagged_sites.get(key, ()) if adds_to else ()
+        self._set_notes(entry, key, (*kept, note) if note else kept)
 
     def _set_notes(self, entry: _Entry, key: SiteKey, notes: tuple[str, ...]) -> None:
         entry.flags.setdefault(key, self.flagged_sites.get(key))
@@ -908,7 +919,12 @@ class ExamSession:
         for column in columns:
             current = self.value(SequenceType.BLEED_SUP_PLAQ_CALC, target.tooth, column)
             self._set_site(
-                entry, SequenceType.BLEED_SUP_PLAQ_CALC, target.tooth, column, int(max(current, 0) | bit)
+                entry,
+                SequenceType.BLEED_SUP_PLAQ_CALC,
+                target.tooth,
+                column,
+                int(max(current, 0) | bit),
+                adds_to=True,
             )
         return f"{what} {self.tooth_name(target.tooth)} {' '.join(columns)}"
 
