@@ -70,6 +70,7 @@ SHIPPED_PROMPT = (
 )
 OLD_GATES = Gates(depths=-0.45, findings=-0.45, commands=-1.5)
 N_BEST = 5
+TOKENS_KEPT = ("digit", "vocab")  # configurations whose rows keep each hypothesis' token probabilities
 RETRIES = 1
 WRONG_COST = 20  # one wrong value without a review mark costs as much as 20 values charted right
 REVIEW_COST = 0.5  # a value marked for review, or left blank, costs half a value of someone's time
@@ -93,6 +94,7 @@ class Recognitions:
         self.model = model
         digit = load_settings().asr.initial_prompt
         self.prompts = {"shipped": SHIPPED_PROMPT, "digit": digit} if model == "tiny.en" else {"digit": digit}
+        self.prompts["vocab"] = digit  # the same prompt, the decoder held to the charting vocabulary
         if configs:
             self.prompts = {name: prompt for name, prompt in self.prompts.items() if name in configs}
         folder = corpus_dir() / "recognized"
@@ -103,7 +105,7 @@ class Recognitions:
                 if line.strip():
                     row = json.loads(line)
                     if all(name in row for name in self.prompts) and all(
-                        f"{name}_tokens" in row for name in self.prompts if name == "digit"
+                        f"{name}_tokens" in row for name in self.prompts if name in TOKENS_KEPT
                     ):
                         self.rows[row["digest"]] = row
         self._transcriber: WhisperTranscriber | None = None
@@ -111,7 +113,7 @@ class Recognitions:
     def transcriber(self) -> WhisperTranscriber:
         if self._transcriber is None:
             settings = load_settings()
-            asr = settings.asr.model_copy(update={"model": self.model})
+            asr = settings.asr.model_copy(update={"model": self.model, "charting_vocabulary": True})
             self._transcriber = load_transcriber(settings.model_copy(update={"asr": asr}))
         return self._transcriber
 
@@ -146,14 +148,20 @@ class Recognitions:
         out["encode_s"] = round(encoded.seconds, 4)
         for name, prompt in self.prompts.items():
             started = time.perf_counter()
-            hypotheses, no_speech = transcriber.decode(
-                encoded, prompt=prompt, n_best=N_BEST if name != "shipped" else 1, max_new_tokens=64
-            )
+            n_best = N_BEST if name != "shipped" else 1
+            if name == "vocab":
+                hypotheses, no_speech = transcriber.decode_charting(
+                    encoded, prompt=prompt, n_best=n_best, max_new_tokens=64
+                )
+            else:
+                hypotheses, no_speech = transcriber.decode(
+                    encoded, prompt=prompt, n_best=n_best, max_new_tokens=64
+                )
             out[name] = [[h.text, round(h.avg_logprob, 4)] for h in hypotheses]
-            if name == "digit":  # token probabilities of the readings that could be charted whole
+            if name in TOKENS_KEPT:  # token probabilities of the readings that could be charted whole
                 hypotheses = [
                     transcriber.with_token_probs(encoded, prompt, h)
-                    if interpret(h.text, exam.numbering).accepted
+                    if not h.tokens and interpret(h.text, exam.numbering).accepted
                     else h
                     for h in hypotheses
                 ]
@@ -167,7 +175,9 @@ def transcript_of(row: dict[str, Any], config: str, *, n_best: bool) -> Transcri
     tokens = row.get(f"{config}_tokens") or [[] for _ in row[config]]
     hypotheses = sorted(
         (
-            Hypothesis(t, lp, tuple(TokenProb(end, prob) for end, prob in probs))
+            Hypothesis(
+                t, lp, tuple(TokenProb(end, prob) for end, prob in probs), constrained=config == "vocab"
+            )
             for (t, lp), probs in zip(row[config], tokens, strict=True)
         ),
         key=lambda h: -h.avg_logprob,
@@ -476,7 +486,8 @@ def gates_main() -> None:
     these gates, once each, the others kept as results/gates.json has them (a new gate calibrated without
     moving the ones already shipped)."""
     _, count = _args()
-    recognitions = Recognitions(configs=("digit",))  # the product's prompt only
+    config = product_config()
+    recognitions = Recognitions(configs=(config,))  # the product's decoding only
     exams = [e for e in selected("dev", count) if "--cached" not in sys.argv or recognitions.has(e)]
     get = recognitions.get
     retries = 0 if "--no-repeats" in sys.argv else RETRIES
@@ -503,7 +514,8 @@ def gates_main() -> None:
                 # as the product is used: a flagged utterance repeated with the tooth (what a refusal costs
                 # depends on the repeat); `--no-repeats`: the first hearings alone
                 t = totals(
-                    replay(e, Lever("gates", gates=candidate, echo=True), get, retries=retries) for e in exams
+                    replay(e, Lever("gates", config=config, gates=candidate, echo=True), get, retries=retries)
+                    for e in exams
                 )
                 scored.append((t["utility"], value, t))
             # among equal utilities, the fewest refused utterances (each costs the hygienist a repeat, which
@@ -640,6 +652,11 @@ DEV_SPEAKERS = frozenset(v.speaker for v in VOICES if v.split == "dev")
 """The people behind the dev voices: a test voice of one of them is not an unseen speaker."""
 
 
+def product_config() -> str:
+    """The recognitions the product's settings decode: the charting vocabulary's or any words."""
+    return "vocab" if load_settings().asr.charting_vocabulary else "digit"
+
+
 def product_main() -> None:
     """The product as it is used (all levers, the dev-calibrated gates, a flagged utterance repeated once with
     the tooth) on the selected exams, dev and test voices apart, by noise level and by voice, into
@@ -648,9 +665,10 @@ def product_main() -> None:
         VOICECHART_CORPUS_DIR=… python -m bench product exams=7,46,… --cached
     """
     _, count = _args()
-    recognitions = Recognitions(configs=("digit",))  # the product's prompt only
+    config = product_config()
+    recognitions = Recognitions(configs=(config,))  # the product's decoding only
     cached = "--cached" in sys.argv
-    lever = Lever("product", gates=load_gates(), echo=True)
+    lever = Lever("product", config=config, gates=load_gates(), echo=True)
     report: dict[str, Any] = {}
     sections: list[str] = []
     for split in ("dev", "test"):

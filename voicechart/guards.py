@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from voicechart.asr.transcriber import Transcript
+from voicechart.asr.transcriber import Transcript, honest_logprob
 from voicechart.dictation.choose import Choice
 from voicechart.dictation.commands import Depths, EndExam, Interpretation, Pause, SiteDepth, Undo
 from voicechart.dictation.tokens import HOMOPHONES, NUMBER_WORDS
@@ -133,6 +133,19 @@ def looping(transcript: Transcript, chosen: str) -> str:
     return ""
 
 
+def confidence_of(transcript: Transcript, choice: Choice) -> float:
+    """The chosen reading's mean token log-probability. Decoded in the charting vocabulary only, its beam
+    score is renormalized over those words (a word nobody says there, forced into one, would look sure):
+    an understood reading is then judged by the unconstrained model's token probabilities instead."""
+    hypothesis = choice.hypothesis
+    if not hypothesis.constrained or not choice.interpretation.accepted:
+        return hypothesis.avg_logprob
+    if not hypothesis.tokens and transcript.with_token_probs is not None:
+        hypothesis = transcript.with_token_probs(hypothesis)
+    honest = honest_logprob(hypothesis)
+    return hypothesis.avg_logprob if honest is None else honest
+
+
 def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answering: bool = False) -> Verdict:
     """The guards on the reading chosen among the hypotheses: noise and hallucinations on what the beam
     heard first; confidence on the chosen reading, with the floor of its kind. `answering`: the reading only
@@ -145,7 +158,7 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answer
         return heard
     if choice.interpretation.has_numbers and (number := looping(transcript, choice.text)):
         return Verdict("low_confidence", f"recognizer repeating itself: how many “{number}”?")
-    chosen = choice.hypothesis.avg_logprob
+    chosen = confidence_of(transcript, choice)
     if chosen < floor:
         return Verdict("low_confidence", f"recognizer unsure (confidence {math.exp(chosen):.2f})")
     margin = {"depths": gates.depths_margin, "findings": gates.findings_margin}.get(kind, 0.0)

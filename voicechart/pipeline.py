@@ -52,7 +52,7 @@ from voicechart.exam.resume import (
     rows_at_start,
 )
 from voicechart.exam.session import ExamSession, Outcome
-from voicechart.guards import Gates, judge, judge_choice
+from voicechart.guards import Gates, confidence_of, judge, judge_choice
 from voicechart.journal.store import Journal
 from voicechart.journal.tables import UtteranceRow
 from voicechart.notes.composer import NoteComposer, starts_note
@@ -568,7 +568,7 @@ class Pipeline:
                 readback = "The PMS is not answering. Nothing charted."
                 return _Step(
                     "flagged", [reason], interpretation, readback=readback, text=choice.text,
-                    avg_logprob=choice.hypothesis.avg_logprob,
+                    avg_logprob=confidence_of(transcript, choice),
                 )  # fmt: skip
         decision = decide(
             session,
@@ -587,7 +587,7 @@ class Pipeline:
             decision.outcome,
             decision.readback,
             choice.text,
-            choice.hypothesis.avg_logprob,
+            confidence_of(transcript, choice),
         )
 
     def _ensure_session(self) -> ExamSession:

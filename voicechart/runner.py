@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from voicechart.asr.models import ResolvedModel, resolve_model
-from voicechart.asr.transcriber import Transcriber, WhisperTranscriber
+from voicechart.asr.transcriber import Transcriber, Vocabulary, WhisperTranscriber
 from voicechart.audio.detectors import make_detector
 from voicechart.audio.gate import PlaybackGate
 from voicechart.audio.segmenter import Segmenter, SegmenterConfig
@@ -67,7 +67,16 @@ def resolve(settings: Settings) -> ResolvedModel:
 
 
 def load_transcriber(settings: Settings) -> WhisperTranscriber:
-    return WhisperTranscriber(resolve(settings), settings.asr)
+    return WhisperTranscriber(resolve(settings), settings.asr, vocabulary=charting_vocabulary(settings))
+
+
+def charting_vocabulary(settings: Settings) -> Vocabulary | None:
+    """The words the recognizer may write while charting (asr.charting_vocabulary), or None: any."""
+    if not settings.asr.charting_vocabulary:
+        return None
+    from voicechart.dictation.vocabulary import FREE_TEXT_WORDS, charting_words
+
+    return Vocabulary(charting_words(), FREE_TEXT_WORDS)
 
 
 def load_note_transcriber(settings: Settings, *, fallback: WhisperTranscriber) -> WhisperTranscriber:

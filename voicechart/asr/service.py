@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from voicechart.asr.transcriber import Hypothesis, Transcriber, Transcript
+from voicechart.asr.transcriber import Hypothesis, Transcriber, Transcript, once_each
 from voicechart.errors import ModelError
 
 WAKE_S = 0.25
@@ -67,7 +67,7 @@ class RecognitionService:
             result: Hypothesis = Pending(self, name, request).result()
             return result
 
-        return replace(transcript, with_token_probs=queued)
+        return replace(transcript, with_token_probs=once_each(queued))
 
     def _queue(self, name: str, work: Callable[[], Any]) -> _Request:
         request = _Request(work, time.perf_counter())
