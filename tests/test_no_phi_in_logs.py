@@ -52,6 +52,10 @@ class Scripted:
         return Transcript(self.texts.pop(0), -0.1, 0.01)
 
 
+# the injected connection reset can leave the sandbox server's request task failing after the client has
+# gone (an ExceptionGroup from the server's task group, raised where nobody waits for it, at whatever moment
+# it is collected): that is the test's fault injection, not voicechart's, and the client's errors are checked
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_an_exam_leaves_no_name_transcript_or_key_in_any_log_or_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
