@@ -454,10 +454,12 @@ def selected(split: str | None, count: int) -> list[CorpusExam]:
 
 def recognize_main() -> None:
     """Recognize the corpus; `shard=I/N` takes every N-th exam from the I-th (run N of these at once, each
-    with VOICECHART_ASR__CPU_THREADS=1, to use every core)."""
+    with VOICECHART_ASR__CPU_THREADS=1, to use every core); `configs=digit,vocab`: only these decodings
+    (shipped: the first prompt; digit: the product's prompt; vocab: it, in the charting vocabulary)."""
     split, count = _args()
     shard = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("shard=")), "")
-    recognitions = Recognitions(shard=shard.replace("/", "of"))
+    configs = next((tuple(a.split("=", 1)[1].split(",")) for a in sys.argv if a.startswith("configs=")), ())
+    recognitions = Recognitions(shard=shard.replace("/", "of"), configs=configs)
     exams = selected(split, count)
     if shard:
         index, of = (int(x) for x in shard.split("/"))
