@@ -113,6 +113,8 @@ def test_a_later_finding_on_the_same_site_keeps_the_earlier_findings_mark() -> N
     assert session.value(*site) != 1  # plaque joined the bleeding on that site
     assert session.flagged_sites[site] == mark
     assert not any(k[0] is SequenceType.PROBING for k in session.flagged_sites)  # depths: heard surely
+    assert decide(session, interpret("bleeding distal")).status == "applied"  # said again, heard surely
+    assert site not in session.flagged_sites  # the repeat is a new hearing: its old mark goes
 
 
 def test_marks_are_asked_of_the_recognizer_only_for_a_reading_that_writes_values() -> None:

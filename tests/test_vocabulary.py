@@ -73,6 +73,10 @@ def test_a_constrained_reading_is_judged_by_the_unconstrained_models_probabiliti
     free = _hypothesis("3 2 4", -0.05, [0.2, 0.2, 0.2], constrained=False)
     transcript = Transcript(free.text, free.avg_logprob, 0.0, alternatives=(free,))
     assert judge_choice(transcript, choose(transcript), GATES).status == "ok"
+    # the model's probabilities could not be had: a constrained reading is not taken on the beam's word
+    unknown = Hypothesis("3 2 4", -0.05, constrained=True)
+    transcript = Transcript(unknown.text, unknown.avg_logprob, 0.0, alternatives=(unknown,))
+    assert judge_choice(transcript, choose(transcript), GATES).status == "low_confidence"
     # heard surely by the model too: charted
     sure = _hypothesis("3 2 4", -0.05, [0.97, 0.95, 0.9], constrained=True)
     transcript = Transcript(sure.text, sure.avg_logprob, 0.0, alternatives=(sure,))
@@ -91,7 +95,7 @@ def test_token_probabilities_are_asked_for_once_per_reading() -> None:
     assert once(Hypothesis("3 2 4", -0.1)) == first and asked == ["3 2 4"]
     once(Hypothesis("3 2 5", -0.1))
     assert asked == ["3 2 4", "3 2 5"]
-    assert honest_logprob(Hypothesis("3 2 4", -0.1)) is None  # not known: the beam's score stands
+    assert honest_logprob(Hypothesis("3 2 4", -0.1)) is None  # not known
 
 
 def _speech(text: str) -> np.ndarray:

@@ -133,6 +133,10 @@ def looping(transcript: Transcript, chosen: str) -> str:
     return ""
 
 
+UNKNOWN_LOGPROB = -10.0
+"""The confidence of a constrained reading whose token probabilities could not be had: below every gate."""
+
+
 def confidence_of(transcript: Transcript, choice: Choice) -> float:
     """The chosen reading's mean token log-probability. Decoded in the charting vocabulary only, its beam
     score is renormalized over those words (a word nobody says there, forced into one, would look sure):
@@ -143,7 +147,7 @@ def confidence_of(transcript: Transcript, choice: Choice) -> float:
     if not hypothesis.tokens and transcript.with_token_probs is not None:
         hypothesis = transcript.with_token_probs(hypothesis)
     honest = honest_logprob(hypothesis)
-    return hypothesis.avg_logprob if honest is None else honest
+    return UNKNOWN_LOGPROB if honest is None else honest  # not known: never taken on the beam's word
 
 
 def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answering: bool = False) -> Verdict:

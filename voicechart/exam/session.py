@@ -924,7 +924,7 @@ class ExamSession:
                 target.tooth,
                 column,
                 int(max(current, 0) | bit),
-                adds_to=True,
+                adds_to=not max(current, 0) & bit,  # said again: a new hearing, its old marks go
             )
         return f"{what} {self.tooth_name(target.tooth)} {' '.join(columns)}"
 
