@@ -94,7 +94,8 @@ class Recognitions:
         self.model = model
         digit = load_settings().asr.initial_prompt
         self.prompts = {"shipped": SHIPPED_PROMPT, "digit": digit} if model == "tiny.en" else {"digit": digit}
-        self.prompts["vocab"] = digit  # the same prompt, the decoder held to the charting vocabulary
+        if "vocab" in configs:  # the same prompt, the decoder held to the charting vocabulary: when asked
+            self.prompts["vocab"] = digit
         if configs:
             self.prompts = {name: prompt for name, prompt in self.prompts.items() if name in configs}
         folder = corpus_dir() / "recognized"

@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from voicechart.asr.service import Recognition, start_recognition
+from voicechart.asr.service import WAKE_S, Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
 from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
@@ -64,8 +64,6 @@ from voicechart.recovery import continue_after, day_start_utc, lock_session_dir,
 
 log = logging.getLogger("voicechart.pipeline")
 CHARTING = (Depths, Flag, Skip, StartExam)
-SIGNAL_CHECK_S = 0.25
-"""How often the loop waiting for the next utterance wakes, so that Ctrl-C stops `listen` in silence."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +343,7 @@ class Pipeline:
                     # a timeout, so that Ctrl-C is acted on while no one speaks: the signal may reach
                     # another thread (the microphone's, the recognizer's), and Python runs its handler
                     # only when the main thread runs
-                    item = segments.get(timeout=SIGNAL_CHECK_S)
+                    item = segments.get(timeout=WAKE_S)
                 except queue.Empty:
                     continue
                 if item is _END:

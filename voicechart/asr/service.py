@@ -21,8 +21,9 @@ from voicechart.asr.transcriber import Hypothesis, Transcriber, Transcript, once
 from voicechart.errors import ModelError
 
 WAKE_S = 0.25
-"""How often a caller waiting for its recognition wakes: Python runs a signal handler only when the main
-thread runs, and the signal may have reached another thread."""
+"""How often a thread waiting for recognition (a caller here, the pipeline's loop waiting for the next
+utterance) wakes: Python runs a signal handler only when the main thread runs, and Ctrl-C may have reached
+another thread."""
 
 
 @dataclass(slots=True)

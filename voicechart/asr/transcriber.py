@@ -289,7 +289,7 @@ class WhisperTranscriber:
     def _aligned_probs(self, encoded: Encoded, prompt_ids: list[int], ids: list[int]) -> list[float]:
         """The unconstrained model's probability of each token, given the prompt and the tokens before it."""
         aligned = self._model.model.align(
-            encoded.output, prompt_ids, [ids], max(encoded.frames, 1), median_filter_width=1
+            encoded.output, prompt_ids, [ids], encoded.frames, median_filter_width=1
         )[0]
         return [float(p) for p in aligned.text_token_probs]
 
