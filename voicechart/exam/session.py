@@ -64,6 +64,8 @@ FINDING_JUMP_NOTE = "a finding on a tooth named away from the one being charted:
 JUMP_NOTE = "charted on {named}, named away from the path ({expected} was next): check the tooth number"
 FAR_WHILE_LOST = 4
 """Tooth sides along the path beyond which a tooth named while the cursor is lost is marked (see _far)."""
+LOST_READBACK = "Not sure where you are since the unclear part. Say the tooth"
+"""The answer to "where was I" while the cursor is lost: a guess read back would be charted as fact."""
 UNUSUAL_DEPTH_MM = 10
 UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
 UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
@@ -202,14 +204,25 @@ class ExamSession:
         row = self.rows.get((seq, tooth))
         return row.site(column) if row else BLANK
 
-    def first_empty_site(self) -> Position | None:
+    def first_empty_site(self, *, onwards: bool = False) -> Position | None:
+        """The first probing site along the path still blank (teeth skipped passed over). `onwards`: from the
+        cursor on, around to the start of the path, passing tooth sides held blank for an unclear
+        utterance's repeat: a hole left behind is that utterance's to fill, not where the speaker is."""
         skipped = self.skipped
-        for ts in self._sides:
-            if ts.tooth in skipped:
-                continue
-            for i, part in enumerate(site_order(self.path_order, ts)):
-                if self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part)) == BLANK:
-                    return Position(ts, i)
+        positions = [
+            Position(ts, i)
+            for ts in self._sides
+            if ts.tooth not in skipped and not (onwards and ts in self.held)
+            for i in range(len(site_order(self.path_order, ts)))
+        ]
+        if onwards and self.cursor is not None and self.cursor in positions:
+            at = positions.index(self.cursor)
+            positions = positions[at:] + positions[:at]
+        for position in positions:
+            ts = position.tooth_side
+            part = site_order(self.path_order, ts)[position.site_index]
+            if self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part)) == BLANK:
+                return position
         return None
 
     def name(self, ts: ToothSide) -> str:
@@ -492,8 +505,10 @@ class ExamSession:
             case Step():
                 return self._step(command)
             case Resume():
-                self.cursor = self.first_empty_site()
-                self.lost = False
+                if self.lost and self._unheard:  # not understood since: where the speaker is, is not known
+                    return LOST_READBACK
+                self.cursor = self.first_empty_site(onwards=True)
+                self.lost = False  # lost on a tooth named off the path: the answer says where it is
                 return f"At {self.describe_cursor()}"
             case ReadBack():
                 return self._readback(command)
