@@ -195,6 +195,9 @@ def test_wrong_sample_rate_is_converted(tmp_path: Path) -> None:
         ("Thanks for watching.", -0.3, 0.1, "noise"),
         (" Thank you.", -0.3, 0.1, "noise"),
         ("No, no, no, no, no, no.", -0.3, 0.1, "noise"),
+        # numbers said, then the recognizer looped: speech not understood (the cursor is in doubt), not noise
+        ("Tooth 15. Facial 5 3. Scratch that. Scratch that. Scratch that.", -0.3, 0.1, "low_confidence"),
+        ("Scratch that. Scratch that. Scratch that.", -0.3, 0.1, "noise"),
         ("", -0.3, 0.1, "noise"),
         ("3 2 4", -1.2, 0.8, "noise"),
         ("3 2 4", -1.2, 0.1, "low_confidence"),

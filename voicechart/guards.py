@@ -63,6 +63,8 @@ def judge(transcript: Transcript, *, min_avg_logprob: float, max_no_speech_prob:
     if transcript.no_speech_prob > max_no_speech_prob and transcript.avg_logprob < min_avg_logprob:
         return Verdict("noise", f"probably not speech (no-speech {transcript.no_speech_prob:.2f})")
     if _is_repetitive(text.split()):
+        if any(_is_number_word(w) for w in text.split()):  # said something with numbers, then looped
+            return Verdict("low_confidence", "recognizer repeating itself after numbers: not understood")
         return Verdict("noise", "repeated phrase: a recognizer hallucination")
     if transcript.avg_logprob < min_avg_logprob:
         return Verdict("low_confidence", f"recognizer unsure (confidence {transcript.confidence:.2f})")
