@@ -255,32 +255,11 @@ def test_where_was_i_while_the_cursor_is_lost_says_so_and_keeps_asking_for_the_t
     assert refused.status == "flagged" and refused.flags == [WHERE_NOTE]
 
 
-def test_where_was_i_goes_on_from_the_cursor_past_a_hole_left_behind() -> None:
-    session = new_exam()
-    decide(session, interpret("3 2 4"))  # tooth 2 facial
-    decide(session, interpret("go to tooth 4 facial"))  # tooth 3 facial left blank
-    decide(session, interpret("3 2 3, 2 2 2"))  # teeth 4 and 5 facial
-    answer = decide(session, interpret("where was I"))
-    assert answer.status == "applied" and "tooth 6 facial" in answer.readback
-    assert decide(session, interpret("3 3 3")).status == "applied"
-    assert probing(session, 6)[:3] == (3, 3, 3) and probing(session, 3) == (BLANK,) * 6
-
-
-def test_where_was_i_at_the_end_of_the_path_goes_back_to_the_first_blank_site() -> None:
-    session = new_exam()
-    decide(session, interpret("3 2 4"))  # tooth 2 facial
-    decide(session, interpret("go to tooth 32 lingual"))  # the last side of the path
-    decide(session, interpret("2 2 2"))  # the cursor is at the end of the path now
-    assert session.cursor is None
-    answer = decide(session, interpret("where was I"))
-    assert "tooth 3 facial" in answer.readback
-
-
 def test_where_was_i_after_a_tooth_named_off_the_path_says_where_the_cursor_is() -> None:
     session = new_exam()
     decide(session, interpret("3 2 4"))
     decide(session, interpret("tooth 9 facial 3 2 3"))  # understood; perhaps a misheard tooth number
-    answer = decide(session, interpret("where was I"))
-    assert "tooth 10 facial" in answer.readback and session.cursor_trusted
+    answer = decide(session, interpret("where was I"))  # the first blank site, as ever: tooth 3 facial
+    assert answer.readback == "At tooth 3 facial distal" and session.cursor_trusted
     decide(session, interpret("2 2 2"))
-    assert probing(session, 10)[:3] == (2, 2, 2) and LOST_NOTE not in marks(session)
+    assert probing(session, 3)[:3] == (2, 2, 2) and LOST_NOTE not in marks(session)

@@ -170,9 +170,8 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Resume:
-    """ "where was I" / "resume": the cursor goes to the first empty probing site from where it is (around
-    to the start of the path) and says where it is; after an utterance that was not understood, it says
-    that it does not know (see ExamSession)."""
+    """ "where was I" / "resume": the cursor goes to the first empty probing site and says where it is; after
+    an utterance that was not understood, it says that it does not know (see ExamSession)."""
 
     span: Span = field(default=NO_SPAN, compare=False)
 

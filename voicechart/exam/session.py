@@ -204,25 +204,14 @@ class ExamSession:
         row = self.rows.get((seq, tooth))
         return row.site(column) if row else BLANK
 
-    def first_empty_site(self, *, onwards: bool = False) -> Position | None:
-        """The first probing site along the path still blank (teeth skipped passed over). `onwards`: from the
-        cursor on, around to the start of the path, passing tooth sides held blank for an unclear
-        utterance's repeat: a hole left behind is that utterance's to fill, not where the speaker is."""
+    def first_empty_site(self) -> Position | None:
         skipped = self.skipped
-        positions = [
-            Position(ts, i)
-            for ts in self._sides
-            if ts.tooth not in skipped and not (onwards and ts in self.held)
-            for i in range(len(site_order(self.path_order, ts)))
-        ]
-        if onwards and self.cursor is not None and self.cursor in positions:
-            at = positions.index(self.cursor)
-            positions = positions[at:] + positions[:at]
-        for position in positions:
-            ts = position.tooth_side
-            part = site_order(self.path_order, ts)[position.site_index]
-            if self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part)) == BLANK:
-                return position
+        for ts in self._sides:
+            if ts.tooth in skipped:
+                continue
+            for i, part in enumerate(site_order(self.path_order, ts)):
+                if self.value(SequenceType.PROBING, ts.tooth, site_column(ts, part)) == BLANK:
+                    return Position(ts, i)
         return None
 
     def name(self, ts: ToothSide) -> str:
@@ -507,7 +496,7 @@ class ExamSession:
             case Resume():
                 if self.lost and self._unheard:  # not understood since: where the speaker is, is not known
                     return LOST_READBACK
-                self.cursor = self.first_empty_site(onwards=True)
+                self.cursor = self.first_empty_site()
                 self.lost = False  # lost on a tooth named off the path: the answer says where it is
                 return f"At {self.describe_cursor()}"
             case ReadBack():
