@@ -335,3 +335,16 @@ def test_the_shipped_config_holds_the_gates_calibrated_on_the_dev_voices() -> No
     )
     assert gates_of(options).undo_pause_end == calibrated["undo_pause_end"]
     assert gates_of(options).unsure_word == calibrated["unsure_word"]
+
+
+def test_a_take_back_the_beam_doubled_is_asked_again_not_done_twice() -> None:
+    """ "Scratch that. Scratch that." over "Scratch that.": each undo too many takes back a right value."""
+    gates = Gates(depths=-0.7, findings=-0.2, commands=-1.2, undo_pause_end=-0.6)
+    doubled = heard(("Scratch that. Scratch that.", -0.2), ("Scratch that.", -0.3), ("Scratch it.", -0.5))
+    verdict = judge_choice(doubled, choose(doubled), gates)
+    assert verdict.status == "low_confidence" and "torn" in verdict.reason
+    # every reading says it twice: it was said twice
+    twice = heard(("Scratch that. Scratch that.", -0.2), ("Scratch that, scratch that.", -0.3))
+    assert judge_choice(twice, choose(twice), gates).status == "ok"
+    once = heard(("Scratch that.", -0.2), ("Scratch that. Scratch that.", -0.4))
+    assert judge_choice(once, choose(once), gates).status == "ok"

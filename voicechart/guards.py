@@ -6,9 +6,10 @@ import math
 import re
 from dataclasses import dataclass
 
-from voicechart.asr.transcriber import Transcript, honest_logprob
+from voicechart.asr.transcriber import Hypothesis, Transcript, honest_logprob
 from voicechart.dictation.choose import Choice
 from voicechart.dictation.commands import Depths, EndExam, Interpretation, Pause, SiteDepth, Undo
+from voicechart.dictation.interpreter import interpret
 from voicechart.dictation.tokens import HOMOPHONES, NUMBER_WORDS
 
 HALLUCINATIONS = (
@@ -135,6 +136,18 @@ def looping(transcript: Transcript, chosen: str) -> str:
     return ""
 
 
+def _takes_back_more(transcript: Transcript, choice: Choice) -> Hypothesis | None:
+    """A reading of the beam, understood, that takes back less than the chosen one ("Scratch that." under
+    "Scratch that. Scratch that."), or None: the recognizer doubles short commands, and each "undo" too
+    many takes back a value that was right."""
+    undos = sum(isinstance(c, Undo) for c in choice.interpretation.commands)
+    for hypothesis in transcript.hypotheses:
+        other = interpret(hypothesis.text)
+        if other.accepted and sum(isinstance(c, Undo) for c in other.commands) < undos:
+            return hypothesis
+    return None
+
+
 UNKNOWN_LOGPROB = -10.0
 """The confidence of a constrained reading whose token probabilities could not be had: below every gate."""
 
@@ -167,6 +180,8 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answer
     chosen = confidence_of(transcript, choice)
     if chosen < floor:
         return Verdict("low_confidence", f"recognizer unsure (confidence {math.exp(chosen):.2f})")
+    if kind == "undo_pause_end" and (fewer := _takes_back_more(transcript, choice)) is not None:
+        return Verdict("low_confidence", f"recognizer torn between “{choice.text}” and “{fewer.text}”")
     margin = {"depths": gates.depths_margin, "findings": gates.findings_margin}.get(kind, 0.0)
     if margin > 0 and choice.rival is not None and choice.margin < margin:
         return Verdict("low_confidence", f"recognizer torn between “{choice.text}” and “{choice.rival.text}”")
