@@ -18,6 +18,7 @@ from bench import (
     pms_hop,
     recognizer,
     reliability,
+    second_opinion,
     text_level,
     vad,
     web,
@@ -39,6 +40,7 @@ BENCHES = {
     "levers": corpus_eval.levers_main,
     "product": corpus_eval.product_main,
     "levers-base": base_pass.main,
+    "second-opinion": second_opinion.main,
     "notes-corpus": notes_corpus.main,
     "web": web.main,
     "load": load.main,
@@ -48,8 +50,8 @@ BENCHES = {
 }
 
 WITH_ARGUMENTS = (
-    "corpus", "recognize", "gates", "levers", "levers-base", "product", "notes-corpus", "load", "reliability",
-    "fuzz", "misheard",
+    "corpus", "recognize", "gates", "levers", "levers-base", "second-opinion", "product", "notes-corpus",
+    "load", "reliability", "fuzz", "misheard",
 )  # fmt: skip
 """Benchmarks with arguments of their own, not run by a bare `bench` (the corpus ones take an hour or more
 on 2 cores; load and reliability half an hour)."""

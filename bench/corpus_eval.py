@@ -52,8 +52,9 @@ from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, TokenProb, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
+from voicechart.dictation.commands import Command
 from voicechart.dictation.interpreter import interpret
-from voicechart.dictation.unsure import prompt_echoes, unsure_marks
+from voicechart.dictation.unsure import VALUES, echo_notes, prompt_echoes, unsure_marks
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge, judge_choice
@@ -207,6 +208,9 @@ class Lever:
     guess: bool = True  # a finding or site word the recognizer misspelt is guessed (and marked)
     ask_where: bool = True  # depths without a tooth while the cursor is lost: refused, the tooth asked for
     echo: bool = False  # a finding that ends as the prompt's ("… and mesial") is marked
+    # a second recognizer's reading of the audio, asked where tiny.en is unsure (bench/second_opinion.py):
+    opinion_unmarks: bool = False  # values it reads alike lose the marks of words heard unsure
+    opinion_accepts: bool = False  # a reading refused as unsure that it reads alike is charted
 
 
 @dataclass(slots=True)
@@ -324,6 +328,21 @@ def _one(
     moves = may_move_cursor(transcript) if lever.cursor_kept else True
     echoes = _prompt_echoes() if lever.echo else frozenset()
     unsure = {} if low else unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
+    asked = (lever.opinion_accepts and low) or (lever.opinion_unmarks and unsure)
+    if asked and second is not None and _writes_values(choice):
+        used_second = 1
+        other = transcript_of(second(exam, k, named, where=where, resume=resume), "digit", n_best=True)
+        other_choice = choose(other, exam.numbering, session.fits, guess_words=lever.guess)
+        seconded = _read_alike(choice.interpretation.commands, other_choice.interpretation.commands)
+        alike = other_choice.interpretation.commands == choice.interpretation.commands
+        if low and lever.opinion_accepts and alike:
+            low, took_second = "", 1
+            unsure = unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
+        echoed = echo_notes(choice.interpretation, echoes)
+        for position in seconded if lever.opinion_unmarks and not low else ():
+            unsure.pop(position, None)
+            if position in echoed:
+                unsure[position] = echoed[position]
     decision = decide(
         session,
         choice.interpretation,
@@ -333,6 +352,22 @@ def _one(
         unsure=unsure,
     )
     return STILL_PAUSED if decision.says_still_paused else decision.status, used_second, took_second
+
+
+def _read_alike(commands: tuple[Command, ...], others: tuple[Command, ...]) -> set[int]:
+    """The positions of the values commands that the other reading holds too (each of its commands once)."""
+    left = list(others)
+    alike: set[int] = set()
+    for position, command in enumerate(commands):
+        if isinstance(command, VALUES) and command in left:
+            left.remove(command)
+            alike.add(position)
+    return alike
+
+
+def _writes_values(choice: Choice) -> bool:
+    commands = choice.interpretation.commands
+    return choice.interpretation.accepted and any(isinstance(c, VALUES) for c in commands)
 
 
 @functools.cache

@@ -1,0 +1,122 @@
+"""Whisper base as a second opinion where tiny.en is unsure: the product without and with it, same audio.
+
+An utterance whose tiny.en reading writes values and was refused as unsure, or charted with words heard
+unsure, is also recognized by Whisper base (the note model, the product's prompt; beam 5, 5 hypotheses, the
+grammar and the chart choosing among them, as for tiny.en). Two models trained apart make fewer of the same
+mistakes: where they read the same values, the reading may be more likely right. Switched on over the
+product of `bench product`, each against the cheaper baseline it must beat (tiny.en alone with a lower
+word-probability floor for the review marks):
+
+    accepts    a reading refused as unsure that base reads alike (every command) is charted
+    unmarks    values base reads alike lose the marks of words tiny.en heard unsure
+
+    python -m bench second-opinion prepare exams=0,3,… shard=0/2   # recognize what the replays need (one per
+                                                                   #   core, VOICECHART_ASR__CPU_THREADS=1)
+    python -m bench second-opinion report exams=0,3,…              # -> results/second_opinion.md and .json
+
+`report` scores only the exams whose recognitions are all cached (`prepare` writes a marker per exam).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from typing import Any
+
+from bench.corpus import CorpusExam, corpus_dir
+from bench.corpus_eval import (
+    DEV_SPEAKERS,
+    HEADER,
+    RESULTS,
+    RETRIES,
+    Lever,
+    Recognitions,
+    breakdown,
+    load_gates,
+    replay,
+    row_md,
+    selected,
+    totals,
+)
+
+WORD_FLOORS = (0.2, 0.1, 0.05)
+
+
+def levers() -> list[tuple[Lever, bool]]:
+    """(lever, whether it asks base)."""
+    product = Lever("product (tiny.en alone)", gates=load_gates(), echo=True)
+    out = [(product, False)]
+    for floor in WORD_FLOORS:  # the baseline the second opinion must beat: fewer words marked, no opinion
+        lower = replace(product.gates, unsure_word=floor)
+        out.append((replace(product, name=f"tiny.en alone, words below {floor} marked", gates=lower), False))
+    unmarks = replace(
+        product, name="+ base reading it alike: words heard unsure not marked", opinion_unmarks=True
+    )
+    accepts = replace(
+        product, name="+ base reading it alike: an unsure reading charted", opinion_accepts=True
+    )
+    both = replace(accepts, name="+ base reading it alike: both", opinion_unmarks=True)
+    return [*out, (unmarks, True), (accepts, True), (both, True)]
+
+
+def _marker(exam: CorpusExam) -> Any:
+    return corpus_dir() / "recognized" / "second_opinion" / f"{exam.id}.done"
+
+
+def prepare() -> None:
+    """Replay every variant on the selected exams of this shard, recognizing (and caching) the repeats tiny.en
+    needs and every base opinion asked for."""
+    shard = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("shard=")), "0/1")
+    index, count = (int(x) for x in shard.split("/"))
+    tiny = Recognitions(shard=f"so{index}of{count}", configs=("digit",))
+    base = Recognitions("base", shard=f"so{index}of{count}", configs=("digit",))
+    exams = [e for split in ("dev", "test") for e in selected(split, 0)]
+    for n, exam in enumerate(exams):
+        if n % count != index or _marker(exam).exists():
+            continue
+        for lever, asks in levers():
+            replay(exam, lever, tiny.get, base.get if asks else None, retries=RETRIES)
+        _marker(exam).parent.mkdir(parents=True, exist_ok=True)
+        _marker(exam).write_text("")
+        print(f"{exam.id} done", flush=True)
+
+
+def report() -> None:
+    tiny = Recognitions(configs=("digit",))
+    base = Recognitions("base", configs=("digit",))
+    lines = [HEADER.format("variant, split")]
+    data: dict[str, Any] = {}
+    by_level: dict[str, list[str]] = {}
+    for lever, asks in levers():
+        for split in ("dev", "test"):
+            exams = [e for e in selected(split, 0) if _marker(e).exists()]
+            if not exams:
+                continue
+            results = [replay(e, lever, tiny.get, base.get if asks else None, retries=RETRIES) for e in exams]
+            t = totals(results)
+            data.setdefault(lever.name, {})[split] = t
+            lines.append(row_md(f"{lever.name}, {split}", t))
+            print(lines[-1], flush=True)
+            unseen = [r for r in results if r.exam.voice.speaker not in DEV_SPEAKERS]
+            if split == "test" and unseen:
+                data[lever.name]["test_speakers_not_in_dev"] = totals(unseen)
+            by_level[f"{lever.name}, {split}"] = breakdown(results, lambda r: r.exam.level, "level")[1:]
+    sections = [
+        "# Whisper base as a second opinion (`bench second-opinion report`)",
+        "",
+        *lines,
+        "",
+        "## By noise level",
+        "",
+    ]
+    for name, rows in by_level.items():
+        sections += [f"### {name}", "", HEADER.format("level"), *rows, ""]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "second_opinion.md").write_text("\n".join(sections))
+    (RESULTS / "second_opinion.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+def main() -> None:
+    command = sys.argv[2] if len(sys.argv) > 2 else "report"
+    {"prepare": prepare, "report": report}[command]()
