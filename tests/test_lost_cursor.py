@@ -19,7 +19,7 @@ from voicechart.dictation.choose import choose, could_move_cursor, may_move_curs
 from voicechart.dictation.interpreter import interpret
 from voicechart.exam.decide import ANSWER_UNSURE_NOTE, CURSOR_KEPT_NOTE, decide
 from voicechart.exam.resume import JournaledUtterance, replay
-from voicechart.exam.session import LOST_NOTE, LOST_READBACK, WHERE_NOTE, ExamSession
+from voicechart.exam.session import LOST_NOTE, LOST_READBACK, WHERE_NOTE, WHERE_UNKNOWN_NOTE, ExamSession
 from voicechart.guards import Gates, judge_choice
 from voicechart.pms.records import BLANK, MeasureRow, SequenceType
 
@@ -243,16 +243,42 @@ def test_an_unsure_answer_keeps_what_waited_for_the_answer_said_again_and_the_re
     assert not not_an_answer.awaiting_tooth  # anything else not heard surely drops what waited
 
 
-def test_where_was_i_while_the_cursor_is_lost_says_so_and_keeps_asking_for_the_tooth() -> None:
+def test_where_was_i_while_the_cursor_is_lost_says_so_and_changes_nothing() -> None:
     session = new_exam()
     decide(session, interpret("3 2 4"))
     decide(session, interpret("3 2 grumble"))  # the cursor is lost
+    waiting = decide(session, interpret("2 2 2"))  # refused: "which tooth?", the values wait for it
+    assert waiting.flags == [WHERE_NOTE] and session.awaiting_tooth
     cursor = session.cursor
     answer = decide(session, interpret("where was I"))
+    assert answer.status == "flagged" and answer.flags == [WHERE_UNKNOWN_NOTE]
     assert answer.readback == LOST_READBACK  # a guess read back would be charted as fact
-    assert session.lost and session.cursor == cursor
-    refused = decide(session, interpret("2 2 2"))
-    assert refused.status == "flagged" and refused.flags == [WHERE_NOTE]
+    assert session.lost and session.cursor == cursor and session.awaiting_tooth
+    assert decide(session, interpret("tooth 3 facial")).status == "applied"  # what waited is charted
+    assert probing(session, 3)[:3] == (2, 2, 2)
+    decide(session, interpret("scratch that"))  # takes back the 2 2 2, not the "where was I"
+    assert probing(session, 3) == (BLANK,) * 6 and probing(session, 2) != (BLANK,) * 6
+
+
+def test_where_was_i_with_values_while_lost_charts_nothing_and_asks_for_the_tooth() -> None:
+    session = new_exam()
+    decide(session, interpret("3 2 4"))
+    decide(session, interpret("3 2 grumble"))
+    answer = decide(session, interpret("where was I 2 2 2"))
+    assert answer.status == "flagged" and answer.readback == LOST_READBACK
+    assert all(probing(session, t) == (BLANK,) * 6 for t in range(3, 17))
+
+
+def test_a_resumed_session_answers_where_was_i_as_the_live_one_did() -> None:
+    live = new_exam()
+    journaled = []
+    for text in ("3 2 4", "3 2 grumble", "2 2 2", "where was I"):
+        decision = decide(live, interpret(text))
+        journaled.append(JournaledUtterance(decision.status, text, "; ".join(decision.flags)))
+    rebuilt = new_exam()
+    replay(rebuilt, journaled, "universal")
+    assert rebuilt.rows == live.rows and rebuilt.cursor == live.cursor and rebuilt.lost == live.lost
+    assert rebuilt.awaiting_tooth == live.awaiting_tooth
 
 
 def test_where_was_i_after_a_tooth_named_off_the_path_says_where_the_cursor_is() -> None:

@@ -27,7 +27,7 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.unsure import add_mark
 from voicechart.exam.edits import ChartEdit
-from voicechart.exam.session import ExamSession, Outcome
+from voicechart.exam.session import LOST_READBACK, WHERE_UNKNOWN_NOTE, ExamSession, Outcome
 from voicechart.pms.records import SequenceType
 
 HEARD_PART_NOTE = "charted what came before it"
@@ -135,6 +135,8 @@ def decide(
             if unconfirmed:
                 reasons.append(f"{UNCONFIRMED_REASON}: " + ", ".join(unconfirmed))
         return _refused(interpretation, reasons or ["not understood"])
+    if session.where_unknown(interpretation.commands):  # "where was I" while lost: nothing moves
+        return Decision("flagged", [WHERE_UNKNOWN_NOTE], Outcome(readback=LOST_READBACK, speak=True))
     outcome = session.apply(interpretation.commands, guessed=review_marks(interpretation, unsure or {}))
     if outcome.flagged and not outcome.applied:
         had_depths = any(isinstance(c, Depths) for c in interpretation.commands)

@@ -29,7 +29,7 @@ from voicechart.exam.decide import (
     chart_heard_part,
     review_marks,
 )
-from voicechart.exam.session import HELD_NOTE, WHERE_NOTE, ExamSession
+from voicechart.exam.session import HELD_NOTE, WHERE_NOTE, WHERE_UNKNOWN_NOTE, ExamSession
 from voicechart.pms.records import MeasureRow, SequenceType, row_from_json
 
 log = logging.getLogger("voicechart.resume")
@@ -100,6 +100,8 @@ def _flagged(session: ExamSession, utt: JournaledUtterance, numbering: Numbering
         return
     held = held_sides(utt.flag_reason)
     if held and session.hold(held, utt.flag_reason).held:
+        return
+    if WHERE_UNKNOWN_NOTE in utt.flag_reason.split("; "):  # "where was I" answered "not known": no change
         return
     if ANSWER_UNSURE_NOTE in utt.flag_reason.split("; "):
         session.note_not_understood(cursor_uncertain=True, may_take_back=False, refused=True)

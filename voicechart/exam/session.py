@@ -65,7 +65,9 @@ JUMP_NOTE = "charted on {named}, named away from the path ({expected} was next):
 FAR_WHILE_LOST = 4
 """Tooth sides along the path beyond which a tooth named while the cursor is lost is marked (see _far)."""
 LOST_READBACK = "Not sure where you are since the unclear part. Say the tooth"
-"""The answer to "where was I" while the cursor is lost: a guess read back would be charted as fact."""
+"""The answer to "where was I" while the cursor is lost after an utterance that was not understood: a guess
+read back (the first blank site) would be charted as fact."""
+WHERE_UNKNOWN_NOTE = "where was I: not known since an utterance that was not understood"
 UNUSUAL_DEPTH_MM = 10
 UNUSUAL_NOTE = "{value} mm: check it was not a single digit misheard (nine → nineteen)"
 UNCONFIRMED_NOTE = "followed by an utterance that was not understood (was it 'undo' or a correction?)"
@@ -345,6 +347,13 @@ class ExamSession:
         (talk with the patient and noise do not)."""
         return self._awaiting is not None
 
+    def where_unknown(self, commands: Sequence[Command]) -> bool:
+        """Whether these commands ask "where was I" while the cursor is lost after an utterance that was not
+        understood: the answer is that it is not known (LOST_READBACK), and nothing changes, what waits for
+        the tooth included."""
+        lost = self.lost and self._unheard and self.ask_where_when_lost
+        return lost and any(isinstance(c, Resume) for c in commands)
+
     @property
     def cursor_trusted(self) -> bool:
         """Whether the cursor can be taken as where the speaker is: not lost, and the last utterance charted
@@ -494,10 +503,8 @@ class ExamSession:
             case Step():
                 return self._step(command)
             case Resume():
-                if self.lost and self._unheard:  # not understood since: where the speaker is, is not known
-                    return LOST_READBACK
                 self.cursor = self.first_empty_site()
-                self.lost = False  # lost on a tooth named off the path: the answer says where it is
+                self.lost = False
                 return f"At {self.describe_cursor()}"
             case ReadBack():
                 return self._readback(command)
