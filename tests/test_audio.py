@@ -198,6 +198,7 @@ def test_wrong_sample_rate_is_converted(tmp_path: Path) -> None:
         # numbers said, then the recognizer looped: speech not understood (the cursor is in doubt), not noise
         ("Tooth 15. Facial 5 3. Scratch that. Scratch that. Scratch that.", -0.3, 0.1, "low_confidence"),
         ("Scratch that. Scratch that. Scratch that.", -0.3, 0.1, "noise"),
+        ("Go to sleep. Go to sleep. Go to sleep.", -0.3, 0.1, "noise"),  # "to" is not a number said
         ("", -0.3, 0.1, "noise"),
         ("3 2 4", -1.2, 0.8, "noise"),
         ("3 2 4", -1.2, 0.1, "low_confidence"),

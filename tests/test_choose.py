@@ -348,3 +348,16 @@ def test_a_take_back_the_beam_doubled_is_asked_again_not_done_twice() -> None:
     assert judge_choice(twice, choose(twice), gates).status == "ok"
     once = heard(("Scratch that.", -0.2), ("Scratch that. Scratch that.", -0.4))
     assert judge_choice(once, choose(once), gates).status == "ok"
+
+
+def test_numbers_then_a_loop_are_not_acted_on_however_sure_the_recognizer_was() -> None:
+    gates = Gates(depths=-0.7, findings=-0.2, commands=-1.2, undo_pause_end=-0.6)
+    looped = heard(("3 2 4. Scratch that. Scratch that. Scratch that.", -0.1), ("3 2 4.", -0.3))
+    verdict = judge_choice(looped, choose(looped), gates)
+    assert verdict.status == "low_confidence" and "repeating itself" in verdict.reason
+
+
+def test_a_single_take_back_is_not_torn_by_readings_that_mean_something_else() -> None:
+    gates = Gates(depths=-0.7, findings=-0.2, commands=-1.2, undo_pause_end=-0.6)
+    once = heard(("Scratch that.", -0.1), ("3.", -0.9), ("Next tooth.", -1.0))
+    assert judge_choice(once, choose(once), gates).status == "ok"

@@ -30,6 +30,10 @@ HALLUCINATIONS = (
 
 _NORMALIZE = re.compile(r"[^a-z0-9 ]+")
 
+LOOP_AFTER_NUMBERS = "recognizer repeating itself after numbers: not understood"
+"""Numbers, then a phrase over and over ("3 2 4. Scratch that. Scratch that. Scratch that."): speech that was
+not understood (the cursor is in doubt after it), never acted on however sure the recognizer was."""
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -64,8 +68,8 @@ def judge(transcript: Transcript, *, min_avg_logprob: float, max_no_speech_prob:
     if transcript.no_speech_prob > max_no_speech_prob and transcript.avg_logprob < min_avg_logprob:
         return Verdict("noise", f"probably not speech (no-speech {transcript.no_speech_prob:.2f})")
     if _is_repetitive(text.split()):
-        if any(_is_number_word(w) for w in text.split()):  # said something with numbers, then looped
-            return Verdict("low_confidence", "recognizer repeating itself after numbers: not understood")
+        if any(w.isdigit() or w in NUMBER_WORDS for w in text.split()):  # numbers said, then a loop
+            return Verdict("low_confidence", LOOP_AFTER_NUMBERS)
         return Verdict("noise", "repeated phrase: a recognizer hallucination")
     if transcript.avg_logprob < min_avg_logprob:
         return Verdict("low_confidence", f"recognizer unsure (confidence {transcript.confidence:.2f})")
@@ -137,13 +141,15 @@ def looping(transcript: Transcript, chosen: str) -> str:
 
 
 def _takes_back_more(transcript: Transcript, choice: Choice) -> Hypothesis | None:
-    """A reading of the beam, understood, that takes back less than the chosen one ("Scratch that." under
-    "Scratch that. Scratch that."), or None: the recognizer doubles short commands, and each "undo" too
-    many takes back a value that was right."""
-    undos = sum(isinstance(c, Undo) for c in choice.interpretation.commands)
+    """A reading of the beam that only takes back, fewer times than the chosen one, which only takes back
+    ("Scratch that." under "Scratch that. Scratch that."), or None: the recognizer doubles short commands,
+    and each "undo" too many takes back a value that was right."""
+    chosen = choice.interpretation.commands
+    if not chosen or not all(isinstance(c, Undo) for c in chosen):
+        return None
     for hypothesis in transcript.hypotheses:
-        other = interpret(hypothesis.text)
-        if other.accepted and sum(isinstance(c, Undo) for c in other.commands) < undos:
+        other = interpret(hypothesis.text).commands
+        if other and all(isinstance(c, Undo) for c in other) and len(other) < len(chosen):
             return hypothesis
     return None
 
@@ -173,7 +179,7 @@ def judge_choice(transcript: Transcript, choice: Choice, gates: Gates, *, answer
     kind = "depths" if answering else kind_of(choice.interpretation)
     floor = floor_of(kind, gates)
     heard = judge(transcript, min_avg_logprob=floor, max_no_speech_prob=gates.max_no_speech_prob)
-    if heard.status == "noise":
+    if heard.status == "noise" or heard.reason == LOOP_AFTER_NUMBERS:
         return heard
     if choice.interpretation.has_numbers and (number := looping(transcript, choice.text)):
         return Verdict("low_confidence", f"recognizer repeating itself: how many “{number}”?")
