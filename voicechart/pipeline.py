@@ -22,12 +22,13 @@ from typing import IO, Any
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
+from voicechart.asr.second_ear import Reading, SecondEar
 from voicechart.asr.service import WAKE_S, Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
 from voicechart.audio.sources import SAMPLE_RATE, buffered, pcm16_to_float
 from voicechart.clips import write_clip
-from voicechart.dictation.choose import choose, may_move_cursor, spoken_sides
+from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
 from voicechart.dictation.commands import (
     Command,
     Depths,
@@ -39,8 +40,9 @@ from voicechart.dictation.commands import (
 )
 from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.numbering import Numbering
-from voicechart.dictation.unsure import unsure_marks
-from voicechart.errors import PmsError, PmsUnavailable
+from voicechart.dictation.opinion import OpinionPolicy, weigh
+from voicechart.dictation.unsure import echo_notes, unsure_marks
+from voicechart.errors import ModelError, PmsError, PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.resume import (
@@ -186,9 +188,11 @@ class Pipeline:
         options: PipelineOptions,
         operatory: int | None = None,
         today: dt.date | None = None,
+        second_ear: SecondEar | None = None,
     ) -> None:
         self.segmenter = segmenter
         self.transcriber = transcriber
+        self.second_ear = second_ear  # where Whisper doubts values (voicechart.dictation.opinion)
         self._note_transcriber_loader = note_transcriber
         self._note_transcriber: Transcriber | None = None
         self.connector = connector
@@ -227,6 +231,7 @@ class Pipeline:
         self.notes_saved = 0
         self.segmenter.probe = self._probe
         self.segmenter.background_gate = options.mode != "note"
+        self.segmenter.listener = second_ear  # the second ear hears each utterance as it arrives
         self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clocked()
         if self._resuming is not None and self._resumed_exam is not None:
             try:
@@ -412,7 +417,7 @@ class Pipeline:
         if in_note or starts_note(transcript.text) is not None:
             step = self._note_step(transcript)
         else:
-            step = self._decide(transcript)
+            step = self._decide(transcript, utt)
         status, flags, interpretation, outcome, readback_text = (
             step.status,
             step.flags,
@@ -548,8 +553,9 @@ class Pipeline:
         self.notes_saved += 1
         return f"Note saved, {len(corrected.split())} words"
 
-    def _decide(self, transcript: Transcript) -> _Step:
-        choice = choose(transcript, self.options.numbering, self.session.fits if self.session else None)
+    def _decide(self, transcript: Transcript, utt: Utterance) -> _Step:
+        fits = self.session.fits if self.session else None
+        choice = choose(transcript, self.options.numbering, fits)
         interpretation = choice.interpretation
         answering = self.session is not None and self.session.answers(interpretation.commands)
         gates = gates_of(self.options)
@@ -557,6 +563,10 @@ class Pipeline:
         if verdict.status == "noise":
             return _Step("noise", [verdict.reason])
         low_confidence = verdict.reason if verdict.status == "low_confidence" else ""
+        echoes = self.options.prompt_echoes
+        unsure = {} if low_confidence else unsure_marks(transcript, choice, gates.unsure_word, echoes)
+        if self.second_ear is not None:
+            low_confidence, unsure = self._second_opinion(choice, low_confidence, unsure, transcript, utt)
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
             try:
@@ -574,9 +584,7 @@ class Pipeline:
             low_confidence=low_confidence,
             spoken_sides=spoken_sides(transcript),
             may_move_cursor=may_move_cursor(transcript),
-            unsure={}
-            if low_confidence
-            else unsure_marks(transcript, choice, gates.unsure_word, self.options.prompt_echoes),
+            unsure=unsure,
         )
         return _Step(
             decision.status,
@@ -587,6 +595,47 @@ class Pipeline:
             choice.text,
             confidence_of(transcript, choice),
         )
+
+    def _second_opinion(
+        self,
+        choice: Choice,
+        low_confidence: str,
+        unsure: dict[int, str],
+        transcript: Transcript,
+        utt: Utterance,
+    ) -> tuple[str, dict[int, str]]:
+        """Whisper's verdict weighed with the second ear's reading of the same audio (asked only where
+        Whisper doubts values): the one it made as the speech arrived, or, when it was not listening, one
+        made now. If the second ear cannot hear (its model failed),
+        Whisper's verdict stands."""
+        ear = self.second_ear
+        assert ear is not None
+
+        def heard() -> Transcript:
+            if isinstance(utt.heard, Reading):
+                return utt.heard.transcript()
+            if self.segmenter.listener is not None:  # it is hearing the next utterance: no reading here
+                return Transcript("", -10.0, 0.0)
+            return ear.hear(pcm16_to_float(utt.pcm))
+
+        fits = self.session.fits if self.session else None
+        echoes = self.options.prompt_echoes
+        floor = gates_of(self.options).unsure_word
+        try:
+            weighed = weigh(
+                choice,
+                low_confidence,
+                unsure,
+                second_reading=lambda: choose(heard(), self.options.numbering, fits),
+                marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
+                echoes=lambda: echo_notes(choice.interpretation, echoes),
+                policy=OpinionPolicy(),
+            )
+        except (ModelError, RuntimeError, OSError) as exc:
+            log.warning("second ear unavailable, Whisper alone decides: %s", type(exc).__name__)
+            self.second_ear = self.segmenter.listener = None
+            return low_confidence, unsure
+        return weighed.low_confidence, weighed.unsure
 
     def _ensure_session(self) -> ExamSession:
         if self.session is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from voicechart.asr.models import ResolvedModel, resolve_model
+from voicechart.asr.second_ear import SecondEar
 from voicechart.asr.transcriber import Transcriber, Vocabulary, WhisperTranscriber
 from voicechart.audio.detectors import make_detector
 from voicechart.audio.gate import PlaybackGate
@@ -174,10 +175,11 @@ def build_pipeline(
     mode: str = "perio",
     provider: int = 0,
     note_transcriber: WhisperTranscriber | None = None,
+    second_ear: SecondEar | None = None,
 ) -> Pipeline:
     """One operatory's pipeline. `recognizer` is this pipeline's client of a shared RecognitionService
     (live; several operatories share one model); without it the pipeline recognizes in line with
-    `transcriber` (replay)."""
+    `transcriber` (replay). Each pipeline has its own second ear (it hears one stream)."""
     connector.get_patient(pat_num)  # fail early and clearly on an unknown patient
 
     def notes() -> WhisperTranscriber:
@@ -215,4 +217,10 @@ def build_pipeline(
         ),
         today=today,
         operatory=operatory,
+        second_ear=second_ear
+        or (
+            SecondEar(settings.asr.n_best, frame_ms=settings.vad.frame_ms)
+            if settings.asr.second_ear
+            else None
+        ),
     )

@@ -40,6 +40,7 @@ class AsrSettings(BaseModel):
     n_best: int = Field(default=5, ge=1)  # hypotheses the grammar chooses from (voicechart.dictation.choose)
     initial_prompt: str = ""
     charting_vocabulary: bool = False  # while charting, only the language's words (dictation.vocabulary)
+    second_ear: bool = True  # where Whisper doubts values, PocketSphinx reads them too (dictation.opinion)
     max_new_tokens: int = Field(default=64, ge=8)
     note_model: str = "base"  # clinical notes: accurate rather than instant (falls back to `model`)
     min_avg_logprob: float = -0.45

@@ -18,15 +18,19 @@ early depends on the audio alone (the pause lengths), never on how fast the mach
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from voicechart.audio.detectors import SpeechDetector
 from voicechart.audio.sources import SAMPLE_RATE
+
+log = logging.getLogger("voicechart.segmenter")
+T = TypeVar("T")
 
 TAIL_DECAY_MS = 150
 
@@ -64,6 +68,17 @@ class ProbeRun(Protocol):
 Probe = Callable[[np.ndarray], ProbeRun]
 
 
+class Listener(Protocol):
+    """Hears each utterance as it arrives (voicechart.asr.second_ear.SecondEar): started when speech opens
+    an utterance (with its pre-roll), fed each frame, finished when it closes."""
+
+    def start(self) -> None: ...
+
+    def feed(self, pcm: np.ndarray) -> None: ...
+
+    def finish(self) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Utterance:
     pcm: np.ndarray  # int16, includes pre-roll and the hang-over tail
@@ -73,6 +88,7 @@ class Utterance:
     forced: bool = False  # closed because it reached max_utterance_s
     early: bool = False  # closed by the probe before the full hang-over
     recognized: Any = None  # the probe's recognition of exactly this speech, if any
+    heard: Any = None  # the listener's reading of it (the second ear's Reading), if one listened
 
     @property
     def clip_start_s(self) -> float:
@@ -103,6 +119,7 @@ class Segmenter:
         self.probe = probe
         # Off while a clinical note is dictated: continuous free speech fills the window like background talk.
         self.background_gate = True
+        self.listener: Listener | None = None  # hears the utterances as they arrive (the second ear)
         self._probing: ProbeRun | None = None  # a probe started on the speech so far
         self._probed: ProbeAnswer | None = None  # its answer
         self.frame_samples = SAMPLE_RATE * config.frame_ms // 1000
@@ -131,6 +148,8 @@ class Segmenter:
                 self._open(frame_start)
             return None
         self._frames.append(frame)
+        if (listener := self.listener) is not None:
+            self._guarded(lambda: listener.feed(frame))
         if voiced:
             self._silent_run = 0
             self._voiced_frames += 1
@@ -201,12 +220,39 @@ class Segmenter:
         self._silent_run = 0
         self._pre_roll.clear()
         self._recent.clear()
+        self._guarded(self._start_listening)
+
+    def _start_listening(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
+            for frame in self._frames:  # the pre-roll
+                self.listener.feed(frame)
+
+    def _guarded(self, step: Callable[[], T]) -> T | None:
+        """One step of the listener. A listener that fails is dropped: its readings are a help, never a
+        need, and the utterances go on without them."""
+        if self.listener is None:
+            return None
+        try:
+            return step()
+        except Exception as exc:  # whatever the listener raises, the segmenter goes on
+            log.warning("the listener failed (%s): utterances go on without it", type(exc).__name__)
+            self.listener = None
+            return None
 
     def _close(self, *, forced: bool, early: bool = False) -> Utterance | None:
         pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, dtype=np.int16)
         recognized = self._probed.recognized if self._probed is not None and not forced else None
+        heard = self._guarded(self.listener.finish) if self.listener is not None else None
         utterance = Utterance(
-            pcm, self._start_s, self._last_voiced_end_s, self._t, forced, early=early, recognized=recognized
+            pcm,
+            self._start_s,
+            self._last_voiced_end_s,
+            self._t,
+            forced,
+            early=early,
+            recognized=recognized,
+            heard=heard,
         )
         self._drop_probe()
         self._speaking = False
