@@ -52,9 +52,9 @@ from voicechart.accuracy import score_chart
 from voicechart.asr.transcriber import Hypothesis, TokenProb, Transcript, WhisperTranscriber
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
-from voicechart.dictation.commands import Command
 from voicechart.dictation.interpreter import interpret
-from voicechart.dictation.unsure import VALUES, echo_notes, prompt_echoes, unsure_marks
+from voicechart.dictation.opinion import OpinionPolicy, weigh
+from voicechart.dictation.unsure import echo_notes, prompt_echoes, unsure_marks
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
 from voicechart.guards import Gates, judge, judge_choice
@@ -195,6 +195,49 @@ def transcript_of(row: dict[str, Any], config: str, *, n_best: bool) -> Transcri
 
 
 # --- stage 2: replay ---------------------------------------------------------------------------------------
+class SecondEarReadings:
+    """The second ear's readings (voicechart.asr.second_ear) of the corpus's utterances, cached per version of
+    its language model; read as the product reads them (frame by frame, as live), only where Whisper doubts
+    values."""
+
+    def __init__(self, shard: str = "") -> None:
+        from voicechart.asr.second_ear import FRAME_MS, MODEL_DIR, SecondEar
+
+        self.ear = SecondEar(n_best=N_BEST, frame_ms=FRAME_MS)
+        model = b"".join((MODEL_DIR / name).read_bytes() for name in ("charting.lm", "charting.dict"))
+        version = hashlib.sha256(model + f"live, {FRAME_MS} ms frames".encode()).hexdigest()[:8]
+        folder = corpus_dir() / "recognized" / f"second_ear-{version}"
+        self.path = folder / f"readings{'.' + shard if shard else ''}.jsonl"
+        self.rows: dict[str, dict[str, Any]] = {}
+        for path in sorted(folder.glob("readings*.jsonl")):
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.rows[row["digest"]] = row
+
+    def get(
+        self, exam: CorpusExam, k: int, named: bool = False, *, where: bool = False, resume: bool = False
+    ) -> dict[str, Any]:
+        digest = _digest(exam, k, named, where, resume)
+        row = self.rows.get(digest)
+        if row is None:
+            audio = pcm16_to_float(utterance_audio(exam, k, named=named, where=where, resume=resume))
+            heard = self.ear.hear(audio)
+            row = {
+                "digest": digest,
+                "digit": [[h.text, h.avg_logprob] for h in heard.hypotheses if h.text],
+                "digit_no_speech": 0.0,
+                "s": round(heard.seconds, 4),
+                "audio_s": round(len(audio) / 16000, 3),
+            }
+            row["digit_tokens"] = [[] for _ in row["digit"]]
+            self.rows[digest] = row
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+        return row
+
+
 @dataclass(frozen=True, slots=True)
 class Lever:
     name: str
@@ -328,21 +371,25 @@ def _one(
     moves = may_move_cursor(transcript) if lever.cursor_kept else True
     echoes = _prompt_echoes() if lever.echo else frozenset()
     unsure = {} if low else unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
-    asked = (lever.opinion_accepts and low) or (lever.opinion_unmarks and unsure)
-    if asked and second is not None and _writes_values(choice):
-        used_second = 1
-        other = transcript_of(second(exam, k, named, where=where, resume=resume), "digit", n_best=True)
-        other_choice = choose(other, exam.numbering, session.fits, guess_words=lever.guess)
-        seconded = _read_alike(choice.interpretation.commands, other_choice.interpretation.commands)
-        alike = other_choice.interpretation.commands == choice.interpretation.commands
-        if low and lever.opinion_accepts and alike:
-            low, took_second = "", 1
-            unsure = unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
-        echoed = echo_notes(choice.interpretation, echoes)
-        for position in seconded if lever.opinion_unmarks and not low else ():
-            unsure.pop(position, None)
-            if position in echoed:
-                unsure[position] = echoed[position]
+    if second is not None and (lever.opinion_accepts or lever.opinion_unmarks):
+        policy = OpinionPolicy(accepts=lever.opinion_accepts, unmarks=lever.opinion_unmarks)
+        heard = second
+
+        def second_reading() -> Choice:
+            other = transcript_of(heard(exam, k, named, where=where, resume=resume), "digit", n_best=True)
+            return choose(other, exam.numbering, session.fits, guess_words=lever.guess)
+
+        weighed = weigh(
+            choice,
+            low,
+            unsure,
+            second_reading=second_reading,
+            marks_of=lambda: unsure_marks(transcript, choice, lever.gates.unsure_word, echoes),
+            echoes=lambda: echo_notes(choice.interpretation, echoes),
+            policy=policy,
+        )
+        low, unsure = weighed.low_confidence, weighed.unsure
+        used_second, took_second = used_second + weighed.asked, took_second + weighed.accepted
     decision = decide(
         session,
         choice.interpretation,
@@ -352,22 +399,6 @@ def _one(
         unsure=unsure,
     )
     return STILL_PAUSED if decision.says_still_paused else decision.status, used_second, took_second
-
-
-def _read_alike(commands: tuple[Command, ...], others: tuple[Command, ...]) -> set[int]:
-    """The positions of the values commands that the other reading holds too (each of its commands once)."""
-    left = list(others)
-    alike: set[int] = set()
-    for position, command in enumerate(commands):
-        if isinstance(command, VALUES) and command in left:
-            left.remove(command)
-            alike.add(position)
-    return alike
-
-
-def _writes_values(choice: Choice) -> bool:
-    commands = choice.interpretation.commands
-    return choice.interpretation.accepted and any(isinstance(c, VALUES) for c in commands)
 
 
 @functools.cache
@@ -706,15 +737,19 @@ def product_main() -> None:
     config = product_config()
     recognitions = Recognitions(configs=(config,))  # the product's decoding only
     cached = "--cached" in sys.argv
-    lever = Lever("product", config=config, gates=load_gates(), echo=True)
+    ear = load_settings().asr.second_ear  # the second ear where Whisper doubts values (dictation.opinion)
+    lever = Lever(
+        "product", config=config, gates=load_gates(), echo=True, opinion_accepts=ear, opinion_unmarks=ear
+    )
+    second = SecondEarReadings().get if ear else None
     report: dict[str, Any] = {}
     sections: list[str] = []
     for split in ("dev", "test"):
         exams = [e for e in selected(split, count) if not cached or recognitions.has(e)]
         if not exams:
             continue
-        first = totals(replay(e, lever, recognitions.get, retries=0) for e in exams)
-        results = [replay(e, lever, recognitions.get, retries=RETRIES) for e in exams]
+        first = totals(replay(e, lever, recognitions.get, second, retries=0) for e in exams)
+        results = [replay(e, lever, recognitions.get, second, retries=RETRIES) for e in exams]
         repeated = totals(results)
         report[split] = {"first_hearing": first, "repeated": repeated, "exams": [e.id for e in exams]}
         unseen = [r for r in results if r.exam.voice.speaker not in DEV_SPEAKERS]

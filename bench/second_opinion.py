@@ -1,20 +1,22 @@
-"""Whisper base as a second opinion where tiny.en is unsure: the product without and with it, same audio.
+"""The second ear where Whisper is unsure: the product without and with it, on the same audio.
 
-An utterance whose tiny.en reading writes values and was refused as unsure, or charted with words heard
-unsure, is also recognized by Whisper base (the note model, the product's prompt; beam 5, 5 hypotheses, the
-grammar and the chart choosing among them, as for tiny.en). Two models trained apart make fewer of the same
-mistakes: where they read the same values, the reading may be more likely right. Switched on over the
-product of `bench product`, each against the cheaper baseline it must beat (tiny.en alone with a lower
-word-probability floor for the review marks):
+An utterance whose Whisper reading writes values and was refused as unsure, or charted with words heard
+unsure, is also read by the second ear (voicechart.asr.second_ear: PocketSphinx with a language model of
+the dictation language; the grammar and the chart choose among its 5 readings, as for Whisper). Two
+recognizers built apart make fewer of the same mistakes: where they read the same values, the reading is
+more likely right (voicechart.dictation.opinion). Each way of using it is held against the cheaper baseline
+it must beat (Whisper alone with a lower word-probability floor for the review marks):
 
-    accepts    a reading refused as unsure that base reads alike (every command) is charted
-    unmarks    values base reads alike lose the marks of words tiny.en heard unsure
+    accepts    a reading refused as unsure that the second ear reads alike (every command) is charted
+    unmarks    values it reads alike lose the marks of words Whisper heard unsure
+    both       what the product does (asr.second_ear)
 
     python -m bench second-opinion prepare exams=0,3,… shard=0/2   # recognize what the replays need (one per
                                                                    #   core, VOICECHART_ASR__CPU_THREADS=1)
     python -m bench second-opinion report exams=0,3,…              # -> results/second_opinion.md and .json
 
 `report` scores only the exams whose recognitions are all cached (`prepare` writes a marker per exam).
+Whisper base as the second opinion (round seven, README) was measured by this module at 3490ca9.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bench.corpus_eval import (
     RETRIES,
     Lever,
     Recognitions,
+    SecondEarReadings,
     breakdown,
     load_gates,
     replay,
@@ -44,39 +47,39 @@ WORD_FLOORS = (0.2, 0.1, 0.05)
 
 
 def levers() -> list[tuple[Lever, bool]]:
-    """(lever, whether it asks base)."""
-    product = Lever("product (tiny.en alone)", gates=load_gates(), echo=True)
+    """(lever, whether it asks the second ear)."""
+    product = Lever("Whisper alone", gates=load_gates(), echo=True)
     out = [(product, False)]
     for floor in WORD_FLOORS:  # the baseline the second opinion must beat: fewer words marked, no opinion
         lower = replace(product.gates, unsure_word=floor)
-        out.append((replace(product, name=f"tiny.en alone, words below {floor} marked", gates=lower), False))
+        out.append((replace(product, name=f"Whisper alone, words below {floor} marked", gates=lower), False))
     unmarks = replace(
-        product, name="+ base reading it alike: words heard unsure not marked", opinion_unmarks=True
+        product, name="+ second ear reading it alike: words heard unsure not marked", opinion_unmarks=True
     )
     accepts = replace(
-        product, name="+ base reading it alike: an unsure reading charted", opinion_accepts=True
+        product, name="+ second ear reading it alike: an unsure reading charted", opinion_accepts=True
     )
-    both = replace(accepts, name="+ base reading it alike: both", opinion_unmarks=True)
+    both = replace(accepts, name="+ second ear reading it alike: both (the product)", opinion_unmarks=True)
     return [*out, (unmarks, True), (accepts, True), (both, True)]
 
 
 def _marker(exam: CorpusExam) -> Any:
-    return corpus_dir() / "recognized" / "second_opinion" / f"{exam.id}.done"
+    return corpus_dir() / "recognized" / "second_ear_opinion" / f"{exam.id}.done"
 
 
 def prepare() -> None:
-    """Replay every variant on the selected exams of this shard, recognizing (and caching) the repeats tiny.en
-    needs and every base opinion asked for."""
+    """Replay every variant on the selected exams of this shard, recognizing (and caching) the repeats Whisper
+    needs and every second-ear reading asked for."""
     shard = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("shard=")), "0/1")
     index, count = (int(x) for x in shard.split("/"))
     tiny = Recognitions(shard=f"so{index}of{count}", configs=("digit",))
-    base = Recognitions("base", shard=f"so{index}of{count}", configs=("digit",))
+    ear = SecondEarReadings(shard=f"so{index}of{count}")
     exams = [e for split in ("dev", "test") for e in selected(split, 0)]
     for n, exam in enumerate(exams):
         if n % count != index or _marker(exam).exists():
             continue
         for lever, asks in levers():
-            replay(exam, lever, tiny.get, base.get if asks else None, retries=RETRIES)
+            replay(exam, lever, tiny.get, ear.get if asks else None, retries=RETRIES)
         _marker(exam).parent.mkdir(parents=True, exist_ok=True)
         _marker(exam).write_text("")
         print(f"{exam.id} done", flush=True)
@@ -84,7 +87,7 @@ def prepare() -> None:
 
 def report() -> None:
     tiny = Recognitions(configs=("digit",))
-    base = Recognitions("base", configs=("digit",))
+    ear = SecondEarReadings()
     lines = [HEADER.format("variant, split")]
     data: dict[str, Any] = {}
     by_level: dict[str, list[str]] = {}
@@ -93,7 +96,7 @@ def report() -> None:
             exams = [e for e in selected(split, 0) if _marker(e).exists()]
             if not exams:
                 continue
-            results = [replay(e, lever, tiny.get, base.get if asks else None, retries=RETRIES) for e in exams]
+            results = [replay(e, lever, tiny.get, ear.get if asks else None, retries=RETRIES) for e in exams]
             t = totals(results)
             data.setdefault(lever.name, {})[split] = t
             lines.append(row_md(f"{lever.name}, {split}", t))
@@ -103,7 +106,7 @@ def report() -> None:
                 data[lever.name]["test_speakers_not_in_dev"] = totals(unseen)
             by_level[f"{lever.name}, {split}"] = breakdown(results, lambda r: r.exam.level, "level")[1:]
     sections = [
-        "# Whisper base as a second opinion (`bench second-opinion report`)",
+        "# The second ear where Whisper is unsure (`bench second-opinion report`)",
         "",
         *lines,
         "",
