@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
 import statistics
 import sys
@@ -201,11 +202,15 @@ class SecondEarReadings:
     values."""
 
     def __init__(self, shard: str = "") -> None:
-        from voicechart.asr.second_ear import FRAME_MS, MODEL_DIR, SecondEar
+        from voicechart.asr.second_ear import MODEL_DIR, SecondEar
 
-        self.ear = SecondEar(n_best=N_BEST, frame_ms=FRAME_MS)
+        settings = load_settings()
+        n_best, frame_ms = settings.asr.n_best, settings.vad.frame_ms  # as the product's ear (runner.py)
+        self.ear = SecondEar(n_best, frame_ms=frame_ms)
         model = b"".join((MODEL_DIR / name).read_bytes() for name in ("charting.lm", "charting.dict"))
-        version = hashlib.sha256(model + f"live, {FRAME_MS} ms frames".encode()).hexdigest()[:8]
+        sphinx = importlib.metadata.version("pocketsphinx")
+        how = f"pocketsphinx {sphinx}, {n_best} best, {frame_ms} ms frames, pcm16"
+        version = hashlib.sha256(model + how.encode()).hexdigest()[:8]
         folder = corpus_dir() / "recognized" / f"second_ear-{version}"
         self.path = folder / f"readings{'.' + shard if shard else ''}.jsonl"
         self.rows: dict[str, dict[str, Any]] = {}

@@ -4,11 +4,13 @@ it reads alike lose their unsure-word marks, and where it reads otherwise Whispe
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from tests.scripted_pipeline import scripted_pipeline, utterance
@@ -50,7 +52,7 @@ def weighed(
     return result, asked
 
 
-def test_a_refused_reading_the_second_ear_reads_alike_is_charted_with_its_own_marks() -> None:
+def test_a_refused_reading_the_second_ear_reads_alike_is_charted_unmarked() -> None:
     said = "three two four bleeding distal"
     result, asked = weighed("3 2 4, bleeding distal", "recognizer unsure", {}, said)
     assert asked and result.accepted
@@ -278,3 +280,63 @@ def test_reading_a_recording_is_reading_it_live_frame_by_frame() -> None:
     ear.start()  # the next utterance begins before anyone asked: the last one is read first
     ear.feed(pcm[:4800])
     assert reading.transcript().hypotheses == whole.hypotheses
+
+
+def test_with_only_accepts_a_confirmed_reading_keeps_its_unsure_word_marks() -> None:
+    only_accepts = OpinionPolicy(accepts=True, unmarks=False)
+    result, _ = weighed("3 2 4", "recognizer unsure", {}, "three two four", only_accepts)
+    assert result.accepted and result.unsure == {0: "heard “2” in “3 2 4” unsure: check it"}
+
+
+def test_the_ear_in_its_own_process_reads_as_the_ear_in_process() -> None:
+    from voicechart.asr.ear_process import EarProcess
+
+    manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+    sample = manifest["samples"][0]
+    pcm = decode_file(SAMPLES_DIR / sample["audio"])
+    clips = [
+        pcm[int((said["start_s"] - 0.3) * 16000) : int((said["end_s"] + 0.3) * 16000)]
+        for said in sample["utterances"][:4]
+    ]
+    here = SecondEar()
+    child = EarProcess()
+    child.load()
+    try:
+        readings = []
+        for clip in clips:  # streamed as the segmenter does, asked for after the next one started
+            child.start()
+            for at in range(0, len(clip), 480):
+                child.feed(clip[at : at + 480])
+            readings.append(child.finish())
+        for clip, reading in zip(clips, readings, strict=True):
+            assert reading.transcript().hypotheses == here.hear(pcm16_to_float(clip)).hypotheses
+        whole = pcm16_to_float(clips[0])
+        assert child.hear(whole).hypotheses == here.hear(whole).hypotheses
+    finally:
+        child.close()
+
+
+def test_an_ear_process_that_cannot_load_or_dies_says_so(tmp_path: Path) -> None:
+    from voicechart.asr.ear_process import EarProcess
+
+    missing = EarProcess(model_dir=tmp_path)
+    try:
+        missing.load()
+    except ModelError as exc:
+        assert "language model is missing" in str(exc)
+    else:
+        raise AssertionError("a child without its model must raise ModelError")
+    from voicechart.audio.segmenter import Segmenter, SegmenterConfig
+
+    ear = EarProcess()
+    ear.load()
+    ear._process.kill()  # the child dies: segmenting goes on, and asking for a reading says why at once
+    ear._process.join(5)
+    segmenter = Segmenter(Loud(), SegmenterConfig(hangover_ms=300, pre_roll_ms=150))
+    segmenter.listener = ear
+    utterances = list(segmenter.segment(speech_then_quiet() * 2))
+    assert len(utterances) == 2
+    started = time.perf_counter()
+    with pytest.raises((ModelError, OSError)):
+        utterances[0].heard.transcript()
+    assert time.perf_counter() - started < 2.0

@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from voicechart.asr.second_ear import Reading, SecondEar
+from voicechart.asr.second_ear import Ear, Readings
 from voicechart.asr.service import WAKE_S, Recognition, start_recognition
 from voicechart.asr.transcriber import Transcriber, Transcript
 from voicechart.audio.segmenter import ProbeAnswer, ProbeRun, Segmenter, Utterance
@@ -42,7 +42,7 @@ from voicechart.dictation.complete import is_whole_command
 from voicechart.dictation.numbering import Numbering
 from voicechart.dictation.opinion import OpinionPolicy, weigh
 from voicechart.dictation.unsure import echo_notes, unsure_marks
-from voicechart.errors import ModelError, PmsError, PmsUnavailable
+from voicechart.errors import PmsError, PmsUnavailable
 from voicechart.exam.decide import decide
 from voicechart.exam.path import PathOrder
 from voicechart.exam.resume import (
@@ -188,7 +188,7 @@ class Pipeline:
         options: PipelineOptions,
         operatory: int | None = None,
         today: dt.date | None = None,
-        second_ear: SecondEar | None = None,
+        second_ear: Ear | None = None,
     ) -> None:
         self.segmenter = segmenter
         self.transcriber = transcriber
@@ -231,7 +231,8 @@ class Pipeline:
         self.notes_saved = 0
         self.segmenter.probe = self._probe
         self.segmenter.background_gate = options.mode != "note"
-        self.segmenter.listener = second_ear  # the second ear hears each utterance as it arrives
+        self._ear_listening = options.mode != "note"
+        self.segmenter.listener = second_ear if self._ear_listening else None  # hears the speech arrive
         self._clock_offset: float | None = None  # wall time (perf_counter) of audio time 0, see _clocked()
         if self._resuming is not None and self._resumed_exam is not None:
             try:
@@ -427,6 +428,9 @@ class Pipeline:
         )
         marks["applied"] = time.perf_counter()
         self.segmenter.background_gate = self.note is None  # notes are continuous speech: see the segmenter
+        if self._ear_listening != (self.note is None):  # no values in a note: the second ear rests
+            self._ear_listening = self.note is None
+            self.segmenter.listener = self.second_ear if self._ear_listening else None
         commands = interpretation.commands if interpretation else ()
         edits = outcome.edits if outcome else ()
         readback = readback_text
@@ -612,29 +616,29 @@ class Pipeline:
         assert ear is not None
 
         def heard() -> Transcript:
-            if isinstance(utt.heard, Reading):
-                return utt.heard.transcript()
-            if self.segmenter.listener is not None:  # it is hearing the next utterance: no reading here
+            try:
+                if isinstance(utt.heard, Readings):
+                    return utt.heard.transcript()
+                if self.segmenter.listener is not None:  # it is hearing the next utterance: no reading here
+                    return Transcript("", -10.0, 0.0)
+                return ear.hear(pcm16_to_float(utt.pcm))
+            except Exception as exc:  # whatever the second ear raises, Whisper alone decides
+                log.warning("second ear unavailable, Whisper alone decides: %s", type(exc).__name__)
+                self.second_ear = self.segmenter.listener = None
                 return Transcript("", -10.0, 0.0)
-            return ear.hear(pcm16_to_float(utt.pcm))
 
         fits = self.session.fits if self.session else None
         echoes = self.options.prompt_echoes
         floor = gates_of(self.options).unsure_word
-        try:
-            weighed = weigh(
-                choice,
-                low_confidence,
-                unsure,
-                second_reading=lambda: choose(heard(), self.options.numbering, fits),
-                marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
-                echoes=lambda: echo_notes(choice.interpretation, echoes),
-                policy=OpinionPolicy(),
-            )
-        except (ModelError, RuntimeError, OSError) as exc:
-            log.warning("second ear unavailable, Whisper alone decides: %s", type(exc).__name__)
-            self.second_ear = self.segmenter.listener = None
-            return low_confidence, unsure
+        weighed = weigh(
+            choice,
+            low_confidence,
+            unsure,
+            second_reading=lambda: choose(heard(), self.options.numbering, fits),
+            marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
+            echoes=lambda: echo_notes(choice.interpretation, echoes),
+            policy=OpinionPolicy(),
+        )
         return weighed.low_confidence, weighed.unsure
 
     def _ensure_session(self) -> ExamSession:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from voicechart.asr.ear_process import EarProcess
 from voicechart.asr.models import ResolvedModel, resolve_model
-from voicechart.asr.second_ear import SecondEar
+from voicechart.asr.second_ear import Ear
 from voicechart.asr.transcriber import Transcriber, Vocabulary, WhisperTranscriber
 from voicechart.audio.detectors import make_detector
 from voicechart.audio.gate import PlaybackGate
@@ -175,7 +176,7 @@ def build_pipeline(
     mode: str = "perio",
     provider: int = 0,
     note_transcriber: WhisperTranscriber | None = None,
-    second_ear: SecondEar | None = None,
+    second_ear: Ear | None = None,
 ) -> Pipeline:
     """One operatory's pipeline. `recognizer` is this pipeline's client of a shared RecognitionService
     (live; several operatories share one model); without it the pipeline recognizes in line with
@@ -217,10 +218,19 @@ def build_pipeline(
         ),
         today=today,
         operatory=operatory,
-        second_ear=second_ear
-        or (
-            SecondEar(settings.asr.n_best, frame_ms=settings.vad.frame_ms)
-            if settings.asr.second_ear
-            else None
-        ),
+        second_ear=second_ear or (load_second_ear(settings) if mode == "perio" else None),
     )
+
+
+def load_second_ear(settings: Settings) -> Ear | None:
+    """The pipeline's second ear (asr.second_ear), started now in its own process; None, said once in the
+    log, if it is off or cannot start (Whisper then decides alone, as before it existed)."""
+    if not settings.asr.second_ear:
+        return None
+    ear = EarProcess(settings.asr.n_best, frame_ms=settings.vad.frame_ms)
+    try:
+        ear.load()
+    except (ModelError, OSError) as exc:
+        log.warning("second ear unavailable, Whisper decides alone: %s", exc)
+        return None
+    return ear

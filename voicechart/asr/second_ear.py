@@ -6,7 +6,9 @@ from generated dictation text by `python -m bench second-ear-lm`). It is much le
 its own, but it hears differently: where both read the same values, those values are far more likely right
 than where Whisper alone was unsure (voicechart.dictation.opinion weighs the two; README: measured on the
 corpus's dev voices, reported on its test voices). It decodes about twenty times faster than real time on
-one core, as the speech arrives, so its reading is ready when the utterance ends; it loads in milliseconds.
+one core, as the speech arrives; the last passes over an utterance (tens of milliseconds) are made when it
+ends. Its binding holds Python's GIL while it decodes, so the pipeline runs it in a child process
+(voicechart.asr.ear_process); the corpus bench runs it in process, the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,6 +33,28 @@ FRAME_MS = 30  # the segmenter's frame (voicechart.audio.segmenter.SegmenterConf
 STEP = 0.1
 """The score gap given between two of its readings, best first (PocketSphinx's own scores are not on
 Whisper's scale; `choose` only needs their order)."""
+
+
+@runtime_checkable
+class Readings(Protocol):
+    """One finished utterance's readings, worked out or fetched when first asked for."""
+
+    def transcript(self) -> Transcript: ...
+
+
+class Ear(Protocol):
+    """What the pipeline needs of a second ear: it listens as the speech arrives (a segmenter Listener) and
+    can read a whole recording. `SecondEar` in process; `voicechart.asr.ear_process.EarProcess` in a child."""
+
+    def load(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def feed(self, pcm: np.ndarray) -> None: ...
+
+    def finish(self) -> Readings: ...
+
+    def hear(self, audio: np.ndarray) -> Transcript: ...
 
 
 class SecondEar:
@@ -129,7 +153,7 @@ class SecondEar:
 
     def hear(self, audio: np.ndarray) -> Transcript:
         """Its readings of a whole utterance (float32 samples at 16 kHz), fed frame by frame as live."""
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+        pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype("<i2")  # pcm16_to_float, undone
         self.start()
         for at in range(0, len(pcm), self.frame_samples):
             self.feed(pcm[at : at + self.frame_samples])

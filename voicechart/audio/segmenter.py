@@ -223,10 +223,10 @@ class Segmenter:
         self._guarded(self._start_listening)
 
     def _start_listening(self) -> None:
-        if self.listener is not None:
-            self.listener.start()
+        if (listener := self.listener) is not None:
+            listener.start()
             for frame in self._frames:  # the pre-roll
-                self.listener.feed(frame)
+                listener.feed(frame)
 
     def _guarded(self, step: Callable[[], T]) -> T | None:
         """One step of the listener. A listener that fails is dropped: its readings are a help, never a
@@ -243,7 +243,7 @@ class Segmenter:
     def _close(self, *, forced: bool, early: bool = False) -> Utterance | None:
         pcm = np.concatenate(self._frames) if self._frames else np.zeros(0, dtype=np.int16)
         recognized = self._probed.recognized if self._probed is not None and not forced else None
-        heard = self._guarded(self.listener.finish) if self.listener is not None else None
+        heard = self._guarded(listener.finish) if (listener := self.listener) is not None else None
         utterance = Utterance(
             pcm,
             self._start_s,

@@ -6,8 +6,8 @@ for a word heard unsure. Where an utterance writes values and Whisper doubts it,
 (voicechart.asr.second_ear: another acoustic model, another decoder, a language model of the dictation
 language) reads the audio too, and its reading is chosen among its hypotheses by the same grammar and chart:
 
-- a refused reading that the second ear reads alike, every command, is charted (with the marks of its words
-  heard unsure, which the next rule then weighs);
+- a refused reading that the second ear reads alike, every command, is charted (unmarked, since the next
+  rule drops the marks of every value read alike; a prompt echo's mark stays);
 - a value that both read alike loses the mark of a word heard unsure (the mark of a prompt's echo stays: both
   recognizers can be primed the same way only by the words themselves, but the echo is Whisper's own habit).
 
@@ -60,7 +60,8 @@ def weigh(
     other = second_reading()
     accepted = False
     if low_confidence and policy.accepts and other.interpretation.commands == choice.interpretation.commands:
-        low_confidence, unsure, accepted = "", marks_of(), True
+        # charted; with `unmarks`, every value of it is read alike, so only a prompt echo's mark can stay
+        low_confidence, unsure, accepted = "", {} if policy.unmarks else marks_of(), True
     if policy.unmarks and not low_confidence:
         seconded = read_alike(choice.interpretation.commands, other.interpretation.commands)
         echoed = echoes()
