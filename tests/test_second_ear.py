@@ -178,13 +178,8 @@ def test_the_real_second_ear_reads_most_sample_utterances_as_scripted() -> None:
 
 
 def test_the_second_ear_says_why_when_its_model_is_missing(tmp_path: Path) -> None:
-    ear = SecondEar(model_dir=tmp_path)
-    try:
-        ear.load()
-    except ModelError as exc:
-        assert "language model is missing" in str(exc)
-    else:
-        raise AssertionError("a missing language model must raise ModelError")
+    with pytest.raises(ModelError, match="language model is missing"):
+        SecondEar(model_dir=tmp_path).load()
 
 
 def test_silence_gives_the_second_ear_nothing_to_chart() -> None:
@@ -319,13 +314,8 @@ def test_the_ear_in_its_own_process_reads_as_the_ear_in_process() -> None:
 def test_an_ear_process_that_cannot_load_or_dies_says_so(tmp_path: Path) -> None:
     from voicechart.asr.ear_process import EarProcess
 
-    missing = EarProcess(model_dir=tmp_path)
-    try:
-        missing.load()
-    except ModelError as exc:
-        assert "language model is missing" in str(exc)
-    else:
-        raise AssertionError("a child without its model must raise ModelError")
+    with pytest.raises(ModelError, match="language model is missing"):
+        EarProcess(model_dir=tmp_path).load()
     from voicechart.audio.segmenter import Segmenter, SegmenterConfig
 
     ear = EarProcess()

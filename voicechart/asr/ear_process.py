@@ -2,10 +2,11 @@
 
 PocketSphinx holds Python's GIL while it decodes (its binding never releases it): in the pipeline's process,
 each utterance's last decoding passes (50–170 ms) would stall every other thread, the microphone's and the
-readback's audio callbacks included. So the pipeline's ear runs in a child process: the segmenter's thread
-sends it each frame as the speech arrives, the child decodes, and finishes each utterance's readings as soon
-as it closes; the pipeline asks for them only where Whisper doubts values. Same decoder, same settings as
-`SecondEar` in process (which the corpus bench uses), so the readings are the same.
+readback's audio callbacks included. So the pipeline's ear runs in a child process, at a lower CPU priority
+than Whisper: the segmenter's thread sends it each frame as the speech arrives, the child decodes, and makes
+an utterance's last passes only when the pipeline asks for its readings (where Whisper doubts values) or
+when the next utterance starts, so that they do not compete with Whisper recognizing it. Same decoder,
+same settings as `SecondEar` in process (which the corpus bench uses), so the readings are the same.
 
 A child that cannot load, dies or stops answering raises ModelError or OSError: the segmenter then drops the
 listener and the pipeline decides with Whisper alone.
@@ -14,6 +15,7 @@ listener and the pipeline decides with Whisper alone.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 import weakref
@@ -23,17 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from voicechart.asr.second_ear import FRAME_MS, MODEL_DIR, SecondEar
+from voicechart.asr.second_ear import FRAME_MS, MODEL_DIR, Readings, SecondEar
 from voicechart.asr.transcriber import Hypothesis, Transcript
 from voicechart.errors import ModelError
 
 STARTUP_S = 60.0  # the child imports numpy and loads PocketSphinx (under a second when the machine is idle)
 ANSWER_S = 3.0  # the longest an utterance's readings may take to come back (its last passes: under 0.5 s)
 KEPT = 16  # finished utterances whose readings the child keeps until asked
+NICE = 10  # the child's lower CPU priority
 
 
 def _serve(conn: Connection, n_best: int, model_dir: str, frame_ms: int) -> None:
     """The child: one decoder, messages in order (start, feed, finish, read, hear, stop)."""
+    os.nice(NICE)  # Whisper, recognizing the same utterance at the same moment, comes first
     ear = SecondEar(n_best, Path(model_dir), frame_ms)
     try:
         ear.load()
@@ -41,7 +45,7 @@ def _serve(conn: Connection, n_best: int, model_dir: str, frame_ms: int) -> None
         conn.send(("error", str(exc)))
         return
     conn.send(("ready", None))
-    readings: dict[int, Transcript] = {}
+    readings: dict[int, Readings] = {}
     while True:
         try:
             kind, payload = conn.recv()
@@ -51,12 +55,13 @@ def _serve(conn: Connection, n_best: int, model_dir: str, frame_ms: int) -> None
             ear.start()
         elif kind == "feed":
             ear.feed(np.frombuffer(payload, dtype="<i2"))
-        elif kind == "finish":
-            readings[payload] = ear.finish().transcript()
+        elif kind == "finish":  # its last passes wait until asked for, or until the next utterance starts
+            readings[payload] = ear.finish()
             for old in [k for k in readings if k <= payload - KEPT]:
                 del readings[old]
         elif kind == "read":
-            conn.send(("reading", _wire(readings.get(payload, Transcript("", -10.0, 0.0)))))
+            reading = readings.get(payload)
+            conn.send(("reading", _wire(reading.transcript() if reading else Transcript("", -10.0, 0.0))))
         elif kind == "hear":
             conn.send(("reading", _wire(ear.hear(np.frombuffer(payload, dtype=np.float32)))))
         elif kind == "stop":
