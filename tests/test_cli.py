@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,44 @@ def test_listen_reads_raw_pcm_from_stdin(tmp_path: Path) -> None:
     out = run_cli("listen", "--patient", "1", "--source", "-", "--json", data_dir=tmp_path, stdin=pcm)
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) == 12
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_listen_stops_cleanly_on_a_signal_even_started_in_the_background(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """A listening operatory stopped by Ctrl-C, or by a service manager's SIGTERM, delivers what it heard and
+    exits 0 — also when it was started from a script in the background, where SIGINT arrives ignored."""
+    from voicechart.audio.sources import decode_file
+
+    pcm = decode_file(SAMPLES_DIR / "a-piper-joe.flac").astype("<i2").tobytes()
+    assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
+    env = {**os.environ, "VOICECHART_DATA_DIR": str(tmp_path)}
+    env.pop("VOICECHART_PMS_URL", None)
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "voicechart", "listen", "--patient", "1", "--source", "-", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script
+    )
+    assert listen.stdin is not None and listen.stdout is not None
+    stdin = listen.stdin
+    # the whole dictation, and then the line stays open: only the signal can end this run
+    threading.Thread(target=lambda: stdin.write(pcm) and stdin.flush(), daemon=True).start()
+    try:
+        lines = [listen.stdout.readline() for _ in range(3)]
+        assert all(lines), "listen ended before the signal"
+        listen.send_signal(stop)
+        out, err = listen.communicate(timeout=60)
+    finally:
+        listen.kill()
+    assert listen.returncode == 0, err.decode()[-2000:]
+    assert "Stopped." in err.decode()
+    assert "not in the PMS yet" not in err.decode()
+    assert all(json.loads(line) for line in [*lines, *out.splitlines()])
 
 
 @pytest.mark.model

@@ -5,13 +5,17 @@ Settings are built once here and passed down. Errors a user can fix print one cl
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -361,18 +365,21 @@ def _run(
                 resume=pipeline.resume_offset,
                 on_listening=lambda: typer.echo(listening, err=True),  # a microphone: once it captures
             )
+            stopped = False
             try:
-                for result in pipeline.run(chunks):
-                    results.append(result)
-                    if player is not None:
-                        speak = result.speak and result.readback_on
-                        player.on_result(result.status, result.commands, result.readback, speak)
-                    if as_json:
-                        typer.echo(json.dumps(result.to_json()))
-                    else:
-                        _echo_result(result)
+                with _stop_on_signals():
+                    for result in pipeline.run(chunks):
+                        results.append(result)
+                        if player is not None:
+                            speak = result.speak and result.readback_on
+                            player.on_result(result.status, result.commands, result.readback, speak)
+                        if as_json:
+                            typer.echo(json.dumps(result.to_json()))
+                        else:
+                            _echo_result(result)
             except KeyboardInterrupt:  # Ctrl-C: everything heard so far is journaled; deliver it and show it
                 typer.echo("Stopped.", err=True)
+                stopped = True
             pending = pipeline.retry_pending()
             if pending:
                 typer.echo(
@@ -390,6 +397,8 @@ def _run(
                 chart = connector.read_chart(pipeline.exam.exam_num)
                 title = f"Perio chart in the PMS — patient {pat_num}, exam {pipeline.exam.exam_num}"
                 typer.echo(render_chart(chart, title=title, color=_color()), err=as_json)
+            if stopped:  # Ctrl-C stops the run, not only the source being heard
+                break
     finally:
         if player is not None:
             player.close()
@@ -401,6 +410,28 @@ def _run(
     if show_chart:
         _echo_timing(results, elapsed, transcriber.load_seconds, err=as_json)
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM (a service manager stopping the operatory) end listening the same way: the
+    run stops, delivers what was heard and shows it. SIGINT is taken back even where it was inherited as
+    ignored (a command started in the background from a script), so `kill -INT` always stops a run. The
+    previous handlers are restored afterwards; off the main thread signals cannot be handled and nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _notify(message: str) -> None:
