@@ -82,8 +82,16 @@ def _unwire(payload: tuple[list[tuple[str, float]], float]) -> Transcript:
 class EarProcess:
     """The pipeline's second ear (a segmenter Listener), running `SecondEar` in a child process."""
 
-    def __init__(self, n_best: int = 5, model_dir: Path = MODEL_DIR, frame_ms: int = FRAME_MS) -> None:
+    def __init__(
+        self,
+        n_best: int = 5,
+        model_dir: Path = MODEL_DIR,
+        frame_ms: int = FRAME_MS,
+        *,
+        answer_s: float = ANSWER_S,
+    ) -> None:
         self.n_best, self.model_dir, self.frame_ms = n_best, model_dir, frame_ms
+        self.answer_s = answer_s  # the longest a question may wait; later, Whisper decides alone
         self._conn: Connection | None = None
         self._process: Any = None
         self._outbox: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()  # None: stop sending
@@ -163,7 +171,7 @@ class EarProcess:
                 waited += 0.05
                 if not self._process.is_alive():
                     raise ModelError("the second ear's process ended")
-                if waited >= ANSWER_S:
+                if waited >= self.answer_s:
                     raise ModelError("the second ear did not answer")
             try:
                 _kind, payload = self._conn.recv()

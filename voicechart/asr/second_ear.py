@@ -23,13 +23,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from voicechart.asr.transcriber import Hypothesis, Transcript
+from voicechart.audio.segmenter import SegmenterConfig
 from voicechart.errors import ModelError
 
 log = logging.getLogger("voicechart.asr")
 
 MODEL_DIR = Path(__file__).parent / "second_ear_model"
 RATE = 16000
-FRAME_MS = 30  # the segmenter's frame (voicechart.audio.segmenter.SegmenterConfig.frame_ms)
+FRAME_MS = SegmenterConfig().frame_ms  # fed the segmenter's frames
 STEP = 0.1
 """The score gap given between two of its readings, best first (PocketSphinx's own scores are not on
 Whisper's scale; `choose` only needs their order)."""
@@ -132,6 +133,20 @@ class SecondEar:
                 reading.result = Transcript("", -10.0, 0.0)
             return reading
 
+    def readings_of(self, reading: Reading) -> Transcript:
+        """`reading`'s readings, worked out now if its utterance is the one still pending. (Any other is
+        read already: the next utterance's start reads the pending one; the guard keeps a reading from
+        ever taking another utterance's words.)"""
+        with self._lock:
+            if reading.result is None:
+                if reading is self._pending:
+                    self._read(reading)
+                else:
+                    log.warning("the second ear was asked for an utterance it no longer holds")
+                    reading.result = Transcript("", -10.0, 0.0)
+            assert reading.result is not None
+            return reading.result
+
     def _read(self, reading: Reading) -> None:
         """End the pending utterance and keep its readings in `reading` (with the lock held)."""
         started = time.perf_counter()
@@ -168,8 +183,4 @@ class Reading:
         self.result: Transcript | None = None
 
     def transcript(self) -> Transcript:
-        with self._ear._lock:
-            if self.result is None:
-                self._ear._read(self)
-            assert self.result is not None
-            return self.result
+        return self._ear.readings_of(self)
