@@ -12,7 +12,7 @@ Grammar (DICTATION.md §2; glue words such as "on", "and", "the" may appear betw
     pause      := "pause" | "stop" "listening"
     resume_listening := ("resume" | "start") "listening" | "unpause"
     where_was_i:= "where" "was" "i" | "where" "am" "i" | "resume" ["path"]
-    readback   := ("read" "back" | "readback" | "repeat" "that" | "feedback") ["on" | "off"]
+    readback   := ("read" "back" | "red" "back" | "readback" | "repeat" "that" | "feedback") ["on" | "off"]
     exam_note  := "exam" "note" TEXT…                  (the rest of the utterance, as recognized)
     correction := ("correction" | "correct") (tooth_cmd | side_depths | depths)
     skip       := "skip" ["this" | "current"] ["tooth" [N]] | "missing" | "skip" N
@@ -177,7 +177,7 @@ class _Parser:
         elif text == "undo" or (text in {"scratch", "cancel", "delete"} and self.peek_text(1) == "that"):
             self.pos += 1 if text == "undo" else 2
             self.emit(Undo(self.span_from(start)))
-        elif text in READBACK_WORDS or self.at("read", "back") or self.at("repeat", "that"):
+        elif text in READBACK_WORDS or self.at_read_back() or self.at("repeat", "that"):
             self.readback_command(start)
         elif text == "exam" and self.peek_text(1) in {"note", "notes"}:
             self.exam_note(start)
@@ -338,6 +338,10 @@ class _Parser:
             i += 1
         tok = self.peek(i)
         return seen_part and tok is not None and (tok.is_number or tok.homophone is not None)
+
+    def at_read_back(self) -> bool:
+        """ "read back", or its homophone "red back" (read's past tense; the recognizer writes it so)."""
+        return self.at("read", "back") or self.at("red", "back")
 
     def readback_command(self, start: int) -> None:
         self.pos += 1 if self.peek_text() in READBACK_WORDS else 2
