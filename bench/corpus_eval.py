@@ -259,6 +259,7 @@ class Lever:
     # a second recognizer's reading of the audio, asked where tiny.en is unsure (bench/second_opinion.py):
     opinion_unmarks: bool = False  # values it reads alike lose the marks of words heard unsure
     opinion_accepts: bool = False  # a reading refused as unsure that it reads alike is charted
+    opinion_answers: bool = False  # so is a refused answer to "which tooth?" that it reads alike
 
 
 @dataclass(slots=True)
@@ -377,7 +378,9 @@ def _one(
     echoes = _prompt_echoes() if lever.echo else frozenset()
     unsure = {} if low else unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
     if second is not None and (lever.opinion_accepts or lever.opinion_unmarks):
-        policy = OpinionPolicy(accepts=lever.opinion_accepts, unmarks=lever.opinion_unmarks)
+        policy = OpinionPolicy(
+            accepts=lever.opinion_accepts, unmarks=lever.opinion_unmarks, answers=lever.opinion_answers
+        )
         heard = second
 
         def second_reading() -> Choice:
@@ -392,6 +395,7 @@ def _one(
             marks_of=lambda: unsure_marks(transcript, choice, lever.gates.unsure_word, echoes),
             echoes=lambda: echo_notes(choice.interpretation, echoes),
             policy=policy,
+            answering=session.answers(choice.interpretation.commands),
         )
         low, unsure = weighed.low_confidence, weighed.unsure
         used_second, took_second = used_second + weighed.asked, took_second + weighed.accepted
@@ -744,7 +748,13 @@ def product_main() -> None:
     cached = "--cached" in sys.argv
     ear = load_settings().asr.second_ear  # the second ear where Whisper doubts values (dictation.opinion)
     lever = Lever(
-        "product", config=config, gates=load_gates(), echo=True, opinion_accepts=ear, opinion_unmarks=ear
+        "product",
+        config=config,
+        gates=load_gates(),
+        echo=True,
+        opinion_accepts=ear,
+        opinion_unmarks=ear,
+        opinion_answers=ear,
     )
     second = SecondEarReadings().get if ear else None
     report: dict[str, Any] = {}

@@ -570,7 +570,9 @@ class Pipeline:
         echoes = self.options.prompt_echoes
         unsure = {} if low_confidence else unsure_marks(transcript, choice, gates.unsure_word, echoes)
         if self.second_ear is not None:
-            low_confidence, unsure = self._second_opinion(choice, low_confidence, unsure, transcript, utt)
+            low_confidence, unsure = self._second_opinion(
+                choice, low_confidence, unsure, transcript, utt, answering=answering
+            )
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
             try:
@@ -607,6 +609,8 @@ class Pipeline:
         unsure: dict[int, str],
         transcript: Transcript,
         utt: Utterance,
+        *,
+        answering: bool,
     ) -> tuple[str, dict[int, str]]:
         """Whisper's verdict weighed with the second ear's reading of the same audio (asked only where
         Whisper doubts values): the one it made as the speech arrived, or, when it was not listening, one
@@ -638,6 +642,7 @@ class Pipeline:
             marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
             echoes=lambda: echo_notes(choice.interpretation, echoes),
             policy=OpinionPolicy(),
+            answering=answering,
         )
         return weighed.low_confidence, weighed.unsure
 

@@ -9,7 +9,9 @@ language) reads the audio too, and its reading is chosen among its hypotheses by
 - a refused reading that the second ear reads alike, every command, is charted (unmarked, since the next
   rule drops the marks of every value read alike; a prompt echo's mark stays);
 - a value that both read alike loses the mark of a word heard unsure (the mark of a prompt's echo stays: both
-  recognizers can be primed the same way only by the words themselves, but the echo is Whisper's own habit).
+  recognizers can be primed the same way only by the words themselves, but the echo is Whisper's own habit);
+- the answer to "which tooth?" ("tooth 28 facial"), refused as unsure, is charted where the second ear reads
+  it alike: it writes no value itself, but it places the values that wait for it.
 
 Where the two differ nothing changes: Whisper's verdict stands. Measured on the corpus's dev voices and
 reported on its test voices (`python -m bench second-opinion report`, README).
@@ -29,6 +31,7 @@ from voicechart.dictation.unsure import VALUES
 class OpinionPolicy:
     accepts: bool = True  # a reading refused as unsure that the second ear reads alike is charted
     unmarks: bool = True  # values the second ear reads alike lose the marks of words heard unsure
+    answers: bool = True  # so does (accepts) an answer to "which tooth?": it places the values waiting for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +51,21 @@ def weigh(
     marks_of: Callable[[], dict[int, str]],
     echoes: Callable[[], dict[int, str]],
     policy: OpinionPolicy,
+    answering: bool = False,
 ) -> Weighed:
     """Whisper's verdict on `choice` (`low_confidence`, `unsure` marks) weighed with the second ear's reading.
 
     `second_reading` reads the audio again (asked only when Whisper doubts values); `marks_of` gives the
     unsure-word marks of `choice` once it is to be charted; `echoes` the marks of the prompt's echoes in
-    it."""
+    it. `answering`: `choice` answers the session's "which tooth?" (values wait for it)."""
     asked = (policy.accepts and low_confidence) or (policy.unmarks and unsure)
-    if not asked or not writes_values(choice):
+    places_values = answering and policy.answers and choice.interpretation.accepted
+    if not asked or not (writes_values(choice) or places_values):
         return Weighed(low_confidence, unsure)
     other = second_reading()
     accepted = False
-    if low_confidence and policy.accepts and other.interpretation.commands == choice.interpretation.commands:
+    may_accept = policy.accepts if writes_values(choice) else places_values
+    if low_confidence and may_accept and other.interpretation.commands == choice.interpretation.commands:
         # charted; with `unmarks`, every value of it is read alike, so only a prompt echo's mark can stay
         low_confidence, unsure, accepted = "", {} if policy.unmarks else marks_of(), True
     if policy.unmarks and not low_confidence:
