@@ -77,32 +77,41 @@ def test_listen_stops_cleanly_on_a_signal_even_started_in_the_background(
     exits 0 — also when it was started from a script in the background, where SIGINT arrives ignored."""
     from voicechart.audio.sources import decode_file
 
-    pcm = decode_file(SAMPLES_DIR / "a-piper-joe.flac").astype("<i2").tobytes()
+    manifest = json.loads((SAMPLES_DIR / "manifest.json").read_text())
+    sample = next(s for s in manifest["samples"] if s["audio"] == "a-piper-joe.flac")
+    before_end_exam = int(sample["utterances"][-1]["start_s"] * 16000)  # its last words are "end exam"
+    assert "end exam" in sample["utterances"][-1]["text"]
+    pcm = decode_file(SAMPLES_DIR / "a-piper-joe.flac")[:before_end_exam].astype("<i2").tobytes()
     assert run_cli("pms", "init", "--demo", data_dir=tmp_path).returncode == 0
     env = {**os.environ, "VOICECHART_DATA_DIR": str(tmp_path)}
     env.pop("VOICECHART_PMS_URL", None)
-    listen = subprocess.Popen(
-        [sys.executable, "-m", "voicechart", "listen", "--patient", "1", "--source", "-", "--json"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script
-    )
+    with (tmp_path / "stderr.txt").open("wb") as stderr:
+        listen = subprocess.Popen(
+            [sys.executable, "-m", "voicechart", "listen", "--patient", "1", "--source", "-", "--json"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script
+        )
     assert listen.stdin is not None and listen.stdout is not None
-    stdin = listen.stdin
-    # the whole dictation, and then the line stays open: only the signal can end this run
+    stdin, stdout = listen.stdin, listen.stdout
+    # the dictation up to "end exam", and then the line stays open: only the signal can end this run
     threading.Thread(target=lambda: stdin.write(pcm) and stdin.flush(), daemon=True).start()
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(stdout.readline() for _ in range(3)), daemon=True)
+    reader.start()
+    reader.join(timeout=240)
     try:
-        lines = [listen.stdout.readline() for _ in range(3)]
-        assert all(lines), "listen ended before the signal"
+        assert len(lines) == 3 and all(lines), "listen printed no results, or ended before the signal"
         listen.send_signal(stop)
-        out, err = listen.communicate(timeout=60)
+        out, _ = listen.communicate(timeout=120)
     finally:
         listen.kill()
-    assert listen.returncode == 0, err.decode()[-2000:]
-    assert "Stopped." in err.decode()
-    assert "not in the PMS yet" not in err.decode()
+    err = (tmp_path / "stderr.txt").read_text()
+    assert listen.returncode == 0, err[-2000:]
+    assert "Stopped." in err
+    assert "not in the PMS yet" not in err
     assert all(json.loads(line) for line in [*lines, *out.splitlines()])
 
 

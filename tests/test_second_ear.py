@@ -99,6 +99,10 @@ def test_an_unsure_answer_to_which_tooth_is_charted_where_the_second_ear_reads_i
     assert other == Weighed("recognizer unsure", {}, asked=True)
     # not an answer (nothing waits for it), or the policy without answers: the second ear is not asked
     assert weighed("Tooth 28 facial.", "recognizer unsure", {}, "tooth twenty eight facial")[1] == []
+    alone = OpinionPolicy(accepts=False, unmarks=False, answers=True)  # answers do not need the other rules
+    assert weighed("Tooth 28 facial.", "low", {}, "tooth twenty eight facial", alone, answering=True)[
+        0
+    ].accepted
     without = OpinionPolicy(answers=False)
     assert (
         weighed("Tooth 28 facial.", "low", {}, "tooth twenty eight facial", without, answering=True)[1] == []

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -24,6 +25,9 @@ from voicechart.audit_cli import audit_app
 from voicechart.errors import VoicechartError
 from voicechart.retention_cli import retention_app
 from voicechart.settings import SAMPLES_DIR, Settings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Voice-to-PMS perio charting, fully local."
@@ -303,6 +307,18 @@ def devices() -> None:
 
 
 # --- replay / listen ---------------------------------------------------------------------------------------
+def _stoppable(run: Callable[P, R]) -> Callable[P, R]:
+    """`run`, stopped by Ctrl-C or SIGTERM (`_stop_on_signals`) from its first line to its last."""
+
+    @functools.wraps(run)
+    def stoppable(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _stop_on_signals():
+            return run(*args, **kwargs)
+
+    return stoppable
+
+
+@_stoppable
 def _run(
     settings: Settings,
     sources: Iterable[str],
@@ -367,16 +383,15 @@ def _run(
             )
             stopped = False
             try:
-                with _stop_on_signals():
-                    for result in pipeline.run(chunks):
-                        results.append(result)
-                        if player is not None:
-                            speak = result.speak and result.readback_on
-                            player.on_result(result.status, result.commands, result.readback, speak)
-                        if as_json:
-                            typer.echo(json.dumps(result.to_json()))
-                        else:
-                            _echo_result(result)
+                for result in pipeline.run(chunks):
+                    results.append(result)
+                    if player is not None:
+                        speak = result.speak and result.readback_on
+                        player.on_result(result.status, result.commands, result.readback, speak)
+                    if as_json:
+                        typer.echo(json.dumps(result.to_json()))
+                    else:
+                        _echo_result(result)
             except KeyboardInterrupt:  # Ctrl-C: everything heard so far is journaled; deliver it and show it
                 typer.echo("Stopped.", err=True)
                 stopped = True
@@ -414,24 +429,41 @@ def _run(
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[None]:
-    """Ctrl-C (SIGINT) and SIGTERM (a service manager stopping the operatory) end listening the same way: the
-    run stops, delivers what was heard and shows it. SIGINT is taken back even where it was inherited as
-    ignored (a command started in the background from a script), so `kill -INT` always stops a run. The
-    previous handlers are restored afterwards; off the main thread signals cannot be handled and nothing
-    changes."""
+    """Ctrl-C (SIGINT) and SIGTERM (a service manager stopping the operatory) end a run the same way: the
+    first one stops it (KeyboardInterrupt), and later ones are ignored until the run has delivered what it
+    heard and shown it, so that a second Ctrl-C cannot cut the outbox's last delivery or the journal's close
+    in half. SIGINT is taken back even where it was inherited as ignored (a command started in the
+    background from a script), so `kill -INT` always stops a run. The previous handlers are restored
+    afterwards; off the main thread signals cannot be handled and nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    signals = (signal.SIGINT, signal.SIGTERM)
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in signals:
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with _signals_held(signals):
+        previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        with _signals_held(signals):
+            for sig, handler in previous.items():
+                if handler is not None:  # None: installed outside Python, cannot be put back
+                    signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _signals_held(signals: tuple[signal.Signals, ...]) -> Iterator[None]:
+    """Signals arriving meanwhile wait (a handler swap is never cut halfway)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _notify(message: str) -> None:

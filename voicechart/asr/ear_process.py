@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import weakref
 from multiprocessing.connection import Connection
@@ -38,6 +39,7 @@ NICE = 10  # the child's lower CPU priority
 def _serve(conn: Connection, n_best: int, model_dir: str, frame_ms: int) -> None:
     """The child: one decoder, messages in order (start, feed, finish, read, hear, stop)."""
     os.nice(NICE)  # Whisper, recognizing the same utterance at the same moment, comes first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the terminal stops the parent, which stops this
     ear = SecondEar(n_best, Path(model_dir), frame_ms)
     try:
         ear.load()

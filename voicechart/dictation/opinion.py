@@ -58,13 +58,14 @@ def weigh(
     `second_reading` reads the audio again (asked only when Whisper doubts values); `marks_of` gives the
     unsure-word marks of `choice` once it is to be charted; `echoes` the marks of the prompt's echoes in
     it. `answering`: `choice` answers the session's "which tooth?" (values wait for it)."""
-    asked = (policy.accepts and low_confidence) or (policy.unmarks and unsure)
-    places_values = answering and policy.answers and choice.interpretation.accepted
-    if not asked or not (writes_values(choice) or places_values):
+    writes = writes_values(choice)
+    places_values = not writes and answering and policy.answers and choice.interpretation.accepted
+    may_accept = policy.accepts if writes else places_values
+    asked = (may_accept and low_confidence) or (writes and policy.unmarks and unsure)
+    if not asked:
         return Weighed(low_confidence, unsure)
     other = second_reading()
     accepted = False
-    may_accept = policy.accepts if writes_values(choice) else places_values
     if low_confidence and may_accept and other.interpretation.commands == choice.interpretation.commands:
         # charted; with `unmarks`, every value of it is read alike, so only a prompt echo's mark can stay
         low_confidence, unsure, accepted = "", {} if policy.unmarks else marks_of(), True
