@@ -754,7 +754,6 @@ def product_main() -> None:
         echo=True,
         opinion_accepts=ear,
         opinion_unmarks=ear,
-        opinion_answers=ear,
     )
     second = SecondEarReadings().get if ear else None
     report: dict[str, Any] = {}

@@ -59,10 +59,10 @@ def levers() -> list[tuple[Lever, bool]]:
     accepts = replace(
         product, name="+ second ear reading it alike: an unsure reading charted", opinion_accepts=True
     )
-    both = replace(accepts, name="+ second ear reading it alike: both", opinion_unmarks=True)
+    both = replace(accepts, name="+ second ear reading it alike: both (the product)", opinion_unmarks=True)
     answers = replace(
         both,
-        name="+ an unsure answer to “which tooth?” read alike charted (the product)",
+        name="+ an unsure answer to “which tooth?” read alike charted (measured, off)",
         opinion_answers=True,
     )
     return [*out, (unmarks, True), (accepts, True), (both, True), (answers, True)]

@@ -89,21 +89,19 @@ def test_the_second_ear_is_not_asked_when_whisper_is_sure_or_nothing_writes_valu
 
 def test_an_unsure_answer_to_which_tooth_is_charted_where_the_second_ear_reads_it_alike() -> None:
     """ "Tooth 28 facial." writes no value, but the depths refused while the cursor was lost wait for it."""
-    result, asked = weighed(
-        "Tooth 28 facial.", "recognizer unsure", {}, "tooth twenty eight facial", answering=True
-    )
+    on = OpinionPolicy(answers=True)  # measured, off in the product (README, ninth round)
+    said = "Tooth 28 facial."
+    result, asked = weighed(said, "recognizer unsure", {}, "tooth twenty eight facial", on, answering=True)
     assert asked and result.accepted and result.low_confidence == ""
-    other, _ = weighed(
-        "Tooth 28 facial.", "recognizer unsure", {}, "tooth twenty nine facial", answering=True
-    )
+    other, _ = weighed(said, "recognizer unsure", {}, "tooth twenty nine facial", on, answering=True)
     assert other == Weighed("recognizer unsure", {}, asked=True)
     # not an answer (nothing waits for it), or the policy without answers: the second ear is not asked
-    assert weighed("Tooth 28 facial.", "recognizer unsure", {}, "tooth twenty eight facial")[1] == []
+    assert weighed("Tooth 28 facial.", "recognizer unsure", {}, "tooth twenty eight facial", on)[1] == []
     alone = OpinionPolicy(accepts=False, unmarks=False, answers=True)  # answers do not need the other rules
     assert weighed("Tooth 28 facial.", "low", {}, "tooth twenty eight facial", alone, answering=True)[
         0
     ].accepted
-    without = OpinionPolicy(answers=False)
+    without = OpinionPolicy()  # the product's: measured, off (README, ninth round)
     assert (
         weighed("Tooth 28 facial.", "low", {}, "tooth twenty eight facial", without, answering=True)[1] == []
     )
@@ -207,6 +205,7 @@ def test_the_pipeline_places_the_waiting_depths_when_the_second_ear_confirms_the
     pipeline = scripted_pipeline(Lost(), connector, journal, tmp_path, pat_num=3, options=options)
     ear = Ear(ear_heard)
     pipeline.second_ear = ear  # type: ignore[assignment]
+    pipeline.opinion_policy = OpinionPolicy(answers=True)  # measured, off in the product
     results = [pipeline.process(utterance(i)) for i in range(5)]
     pipeline.outbox.drain()
     assert [r.status for r in results[2:4]] == ["flagged", "flagged"]  # lost, then "which tooth?"

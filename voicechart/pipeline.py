@@ -193,6 +193,7 @@ class Pipeline:
         self.segmenter = segmenter
         self.transcriber = transcriber
         self.second_ear = second_ear  # where Whisper doubts values (voicechart.dictation.opinion)
+        self.opinion_policy = OpinionPolicy()  # what its agreement may change (answers: measured, off)
         self._note_transcriber_loader = note_transcriber
         self._note_transcriber: Transcriber | None = None
         self.connector = connector
@@ -641,7 +642,7 @@ class Pipeline:
             second_reading=lambda: choose(heard(), self.options.numbering, fits),
             marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
             echoes=lambda: echo_notes(choice.interpretation, echoes),
-            policy=OpinionPolicy(),
+            policy=self.opinion_policy,
             answering=answering,
         )
         return weighed.low_confidence, weighed.unsure
