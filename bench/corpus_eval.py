@@ -54,7 +54,7 @@ from voicechart.asr.transcriber import Hypothesis, TokenProb, Transcript, Whispe
 from voicechart.audio.sources import pcm16_to_float
 from voicechart.dictation.choose import Choice, choose, may_move_cursor, spoken_sides
 from voicechart.dictation.interpreter import interpret
-from voicechart.dictation.opinion import OpinionPolicy, weigh
+from voicechart.dictation.opinion import OpinionPolicy, weigh, writes_values
 from voicechart.dictation.unsure import echo_notes, prompt_echoes, unsure_marks
 from voicechart.exam.decide import decide
 from voicechart.exam.session import ExamSession
@@ -378,27 +378,29 @@ def _one(
     echoes = _prompt_echoes() if lever.echo else frozenset()
     unsure = {} if low else unsure_marks(transcript, choice, lever.gates.unsure_word, echoes)
     if second is not None and (lever.opinion_accepts or lever.opinion_unmarks):
-        policy = OpinionPolicy(
-            accepts=lever.opinion_accepts, unmarks=lever.opinion_unmarks, answers=lever.opinion_answers
-        )
+        policy = OpinionPolicy(accepts=lever.opinion_accepts, unmarks=lever.opinion_unmarks)
         heard = second
 
         def second_reading() -> Choice:
             other = transcript_of(heard(exam, k, named, where=where, resume=resume), "digit", n_best=True)
             return choose(other, exam.numbering, session.fits, guess_words=lever.guess)
 
-        weighed = weigh(
-            choice,
-            low,
-            unsure,
-            second_reading=second_reading,
-            marks_of=lambda: unsure_marks(transcript, choice, lever.gates.unsure_word, echoes),
-            echoes=lambda: echo_notes(choice.interpretation, echoes),
-            policy=policy,
-            answering=session.answers(choice.interpretation.commands),
-        )
-        low, unsure = weighed.low_confidence, weighed.unsure
-        used_second, took_second = used_second + weighed.asked, took_second + weighed.accepted
+        if lever.opinion_answers and refused_answer(session, choice, low):
+            took = answer_read_alike(choice, second_reading)
+            low = "" if took else low
+            used_second, took_second = used_second + 1, took_second + took
+        else:
+            weighed = weigh(
+                choice,
+                low,
+                unsure,
+                second_reading=second_reading,
+                marks_of=lambda: unsure_marks(transcript, choice, lever.gates.unsure_word, echoes),
+                echoes=lambda: echo_notes(choice.interpretation, echoes),
+                policy=policy,
+            )
+            low, unsure = weighed.low_confidence, weighed.unsure
+            used_second, took_second = used_second + weighed.asked, took_second + weighed.accepted
     decision = decide(
         session,
         choice.interpretation,
@@ -408,6 +410,24 @@ def _one(
         unsure=unsure,
     )
     return STILL_PAUSED if decision.says_still_paused else decision.status, used_second, took_second
+
+
+def refused_answer(session: ExamSession, choice: Choice, low_confidence: str) -> bool:
+    """`choice` was refused as unsure and only names the tooth that values refused while the cursor was
+    lost wait for (ExamSession.answers): the case of the `opinion_answers` lever."""
+    return (
+        bool(low_confidence)
+        and choice.interpretation.accepted
+        and not writes_values(choice)
+        and session.answers(choice.interpretation.commands)
+    )
+
+
+def answer_read_alike(choice: Choice, second_reading: Callable[[], Choice]) -> bool:
+    """The `opinion_answers` lever, measured and not shipped (README, ninth round): a refused answer to
+    "which tooth?" is taken where the second ear reads every command alike. It places the waiting values,
+    which are charted unmarked: on a test exam at 10 dB they had been misheard."""
+    return second_reading().interpretation.commands == choice.interpretation.commands
 
 
 @functools.cache

@@ -193,7 +193,6 @@ class Pipeline:
         self.segmenter = segmenter
         self.transcriber = transcriber
         self.second_ear = second_ear  # where Whisper doubts values (voicechart.dictation.opinion)
-        self.opinion_policy = OpinionPolicy()  # what its agreement may change (answers: measured, off)
         self._note_transcriber_loader = note_transcriber
         self._note_transcriber: Transcriber | None = None
         self.connector = connector
@@ -571,9 +570,7 @@ class Pipeline:
         echoes = self.options.prompt_echoes
         unsure = {} if low_confidence else unsure_marks(transcript, choice, gates.unsure_word, echoes)
         if self.second_ear is not None:
-            low_confidence, unsure = self._second_opinion(
-                choice, low_confidence, unsure, transcript, utt, answering=answering
-            )
+            low_confidence, unsure = self._second_opinion(choice, low_confidence, unsure, transcript, utt)
         session = self.session
         if session is None and interpretation.accepted and not low_confidence:
             try:
@@ -610,8 +607,6 @@ class Pipeline:
         unsure: dict[int, str],
         transcript: Transcript,
         utt: Utterance,
-        *,
-        answering: bool,
     ) -> tuple[str, dict[int, str]]:
         """Whisper's verdict weighed with the second ear's reading of the same audio (asked only where
         Whisper doubts values): the one it made as the speech arrived, or, when it was not listening, one
@@ -642,8 +637,7 @@ class Pipeline:
             second_reading=lambda: choose(heard(), self.options.numbering, fits),
             marks_of=lambda: unsure_marks(transcript, choice, floor, echoes),
             echoes=lambda: echo_notes(choice.interpretation, echoes),
-            policy=self.opinion_policy,
-            answering=answering,
+            policy=OpinionPolicy(),
         )
         return weighed.low_confidence, weighed.unsure
 

@@ -9,9 +9,12 @@ language) reads the audio too, and its reading is chosen among its hypotheses by
 - a refused reading that the second ear reads alike, every command, is charted (unmarked, since the next
   rule drops the marks of every value read alike; a prompt echo's mark stays);
 - a value that both read alike loses the mark of a word heard unsure (the mark of a prompt's echo stays: both
-  recognizers can be primed the same way only by the words themselves, but the echo is Whisper's own habit);
-- measured and off (`OpinionPolicy.answers`): the answer to "which tooth?" ("tooth 28 facial"), refused as
-  unsure, charted where the second ear reads it alike (it places the values that wait for it).
+  recognizers can be primed the same way only by the words themselves, but the echo is Whisper's own habit).
+
+Measured and not taken into the product (the corpus bench keeps it as a lever, `opinion_answers`): the
+answer to "which tooth?" ("tooth 28 facial"), refused as unsure, charted where the second ear reads it alike.
+It places the values waiting for it, which were refused only for the lost cursor and are charted unmarked:
+on one test exam at 10 dB they were misheard (README, ninth round).
 
 Where the two differ nothing changes: Whisper's verdict stands. Measured on the corpus's dev voices and
 reported on its test voices (`python -m bench second-opinion report`, README).
@@ -31,10 +34,6 @@ from voicechart.dictation.unsure import VALUES
 class OpinionPolicy:
     accepts: bool = True  # a reading refused as unsure that the second ear reads alike is charted
     unmarks: bool = True  # values the second ear reads alike lose the marks of words heard unsure
-    # an unsure answer to "which tooth?" read alike is taken (it places the values waiting for it). Off:
-    # measured on the corpus, it charted more right on the dev voices but wrote 14 more wrong values
-    # unmarked on one test exam at 10 dB (the waiting values were misheard); README, ninth round.
-    answers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +53,18 @@ def weigh(
     marks_of: Callable[[], dict[int, str]],
     echoes: Callable[[], dict[int, str]],
     policy: OpinionPolicy,
-    answering: bool = False,
 ) -> Weighed:
     """Whisper's verdict on `choice` (`low_confidence`, `unsure` marks) weighed with the second ear's reading.
 
     `second_reading` reads the audio again (asked only when Whisper doubts values); `marks_of` gives the
     unsure-word marks of `choice` once it is to be charted; `echoes` the marks of the prompt's echoes in
-    it. `answering`: `choice` answers the session's "which tooth?" (values wait for it)."""
-    writes = writes_values(choice)
-    places_values = not writes and answering and policy.answers and choice.interpretation.accepted
-    may_accept = policy.accepts if writes else places_values
-    asked = (may_accept and low_confidence) or (writes and policy.unmarks and unsure)
-    if not asked:
+    it."""
+    asked = (policy.accepts and low_confidence) or (policy.unmarks and unsure)
+    if not asked or not writes_values(choice):
         return Weighed(low_confidence, unsure)
     other = second_reading()
     accepted = False
-    if low_confidence and may_accept and other.interpretation.commands == choice.interpretation.commands:
+    if low_confidence and policy.accepts and other.interpretation.commands == choice.interpretation.commands:
         # charted; with `unmarks`, every value of it is read alike, so only a prompt echo's mark can stay
         low_confidence, unsure, accepted = "", {} if policy.unmarks else marks_of(), True
     if policy.unmarks and not low_confidence:
