@@ -636,12 +636,26 @@ def serve(
 ) -> None:
     """A station: every operatory's pipeline in one process, sharing one loaded model, served in turn.
     Each operatory takes its patient from today's schedule; on a microphone it goes on with the next
-    scheduled patient after "end exam". With users added, it serves the review app too."""
+    scheduled patient after "end exam". With users added, it serves the review app too. Ctrl-C or SIGTERM
+    stops it: each operatory charts and delivers what it heard up to then."""
+    settings = _settings(pms)
+    with _stop_on_signals():
+        _serve(settings, operatory or [], as_json=as_json, feedback=feedback, web=web, web_port=web_port)
+
+
+def _serve(
+    settings: Settings,
+    operatories: list[str],
+    *,
+    as_json: bool,
+    feedback: bool,
+    web: bool,
+    web_port: int | None,
+) -> None:
     from voicechart.runner import load_transcriber
     from voicechart.station import OperatorySource, Station
 
-    settings = _settings(pms)
-    sources = [_operatory_source(spec, settings) for spec in operatory or []] or [
+    sources = [_operatory_source(spec, settings) for spec in operatories] or [
         OperatorySource(o.number, f"mic:{o.input_device}" if o.input_device else "mic", o.output_device)
         for o in settings.operatories
     ]
@@ -669,7 +683,17 @@ def serve(
         from voicechart.web.cli import start_web_in_background
 
         start_web_in_background(settings, port=web_port)
-    failed = station.run()
+    try:
+        failed = station.run()
+    except KeyboardInterrupt:  # every operatory has charted and delivered what it heard (Station.run)
+        typer.echo("Stopped.", err=True)
+        for number in station.unstopped:
+            typer.echo(
+                f"WARNING: operatory {number} did not finish in time; what it heard is in the journal and "
+                "goes to the PMS at the next run, or with `voicechart outbox --flush`.",
+                err=True,
+            )
+        failed = len(station.failures)
     if failed:
         raise VoicechartError(f"{failed} operatory(ies) stopped: {station.failures}")
 

@@ -193,6 +193,7 @@ class Pipeline:
         self.segmenter = segmenter
         self.transcriber = transcriber
         self.second_ear = second_ear  # where Whisper doubts values (voicechart.dictation.opinion)
+        self._stop_listening = threading.Event()  # set by stop_listening(): the source ends here
         self._note_transcriber_loader = note_transcriber
         self._note_transcriber: Transcriber | None = None
         self.connector = connector
@@ -329,7 +330,7 @@ class Pipeline:
         """Process a whole source; yields one result per utterance. Ends at end of input or "end exam"."""
         segments: queue.Queue[object] = queue.Queue()
         failure: list[BaseException] = []
-        stop = threading.Event()
+        stop = self._stop_listening
 
         def segment() -> None:
             try:
@@ -372,6 +373,12 @@ class Pipeline:
             worker.join(5.0)  # the capture side closes its source (a microphone stream) before this returns
         if failure:
             raise failure[0]
+
+    def stop_listening(self) -> None:
+        """End the source where it is, from any thread (a station being stopped): what was said up to here,
+        the utterance in progress included, is recognized, charted and delivered as at the end of a file, and
+        run() then returns. Before run() starts, run() returns at once."""
+        self._stop_listening.set()
 
     def _clocked(self, chunks: Iterable[tuple[np.ndarray, float]]) -> Iterator[np.ndarray]:
         """Map the audio timeline to wall time: audio time t happened at offset + t, where the offset is the
